@@ -1,0 +1,291 @@
+"""Stack validation rules. Each rule names the image, the field and the fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Callable, Iterator
+
+from builder.catalog import reference_data as ref
+from builder.catalog.loader import Catalog, CatalogImage
+from builder.catalog.schema import Image, Kind, Purpose, Sku
+from builder.errors import Problem
+from builder.versions import at_least, major_minor, parse
+
+Rule = Callable[[CatalogImage, Image, Catalog], Iterator[Problem]]
+RULES: list[tuple[str, str, Rule]] = []
+
+GALLERY_NAME = re.compile(r"^[^_\W][\w.-]{0,79}(?<![-.])$")
+DEFINITION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,78}[A-Za-z0-9]$")
+NVIDIA_ONLY = ("nvidia_driver", "fabric_manager", "cuda", "cudnn", "nccl", "nccl_tests", "container_toolkit",
+               "dcgm", "dcgm_exporter")
+AMD_ONLY = ("rocm", "rccl")
+FABRIC = ("doca_ofed", "hpcx")
+OPEN_MODULES_REQUIRED = ("hopper", "blackwell")
+
+
+def rule(rule_id: str, summary: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        RULES.append((rule_id, summary, fn))
+        return fn
+
+    return register
+
+
+def target_skus(image: Image, catalog: Catalog) -> list[tuple[str, Sku]]:
+    return [(name, catalog.skus[name]) for name in image.target_skus if name in catalog.skus]
+
+
+@rule("sku-known", "target SKUs and the build VM size exist in images/skus.yaml")
+def _sku_known(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    for index, name in enumerate(m.target_skus):
+        if name not in cat.skus:
+            hint = difflib.get_close_matches(name, list(cat.skus), n=1)
+            tip = f"did you mean '{hint[0]}'?" if hint else "add it to images/skus.yaml"
+            yield img.problem(("target_skus", index), f"unknown SKU '{name}'; {tip}")
+    if m.build.vm_size not in cat.skus:
+        hint = difflib.get_close_matches(m.build.vm_size, list(cat.skus), n=1)
+        tip = f"did you mean '{hint[0]}'?" if hint else "add it to images/skus.yaml"
+        yield img.problem(("build", "vm_size"), f"unknown VM size '{m.build.vm_size}'; {tip}")
+
+
+@rule("cuda-driver", "the CUDA toolkit's minimum driver is met (or its major's minor-version floor, on opt-in)")
+def _cuda_driver(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    c = m.components
+    if not c.cuda:
+        return
+    mm = major_minor(c.cuda.version)
+    minimum = ref.cuda_min_driver(mm)
+    if minimum is None:
+        yield img.problem(("components", "cuda", "version"),
+                          f"CUDA {mm} is not in the compatibility table (known: {', '.join(ref.known_cuda())}); "
+                          "add its minimum driver to builder/data/cuda_driver.yaml")
+        return
+    if not c.nvidia_driver:
+        yield img.problem(("components", "cuda"), "CUDA needs components.nvidia_driver; add a driver pin")
+        return
+    if c.cuda.minor_version_compat:
+        floor = ref.cuda_minor_compat_driver(mm.split(".")[0]) or minimum
+        if not at_least(c.nvidia_driver.version, floor):
+            yield img.problem(("components", "nvidia_driver", "version"),
+                              f"driver {c.nvidia_driver.version} is below {floor}, the floor for CUDA "
+                              f"{mm.split('.')[0]}.x minor-version compatibility; raise the driver")
+    elif not at_least(c.nvidia_driver.version, minimum):
+        yield img.problem(("components", "nvidia_driver", "version"),
+                          f"CUDA {c.cuda.version} needs driver >= {minimum}, found {c.nvidia_driver.version}; "
+                          "raise the driver or set components.cuda.minor_version_compat: true")
+
+
+@rule("driver-branch", "driver version belongs to its branch; branch not past end of life (warn within 90 days)")
+def _driver_branch(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    drv = m.components.nvidia_driver
+    if not drv:
+        return
+    if str(parse(drv.version)[0]) != drv.branch:
+        yield img.problem(("components", "nvidia_driver", "version"),
+                          f"version {drv.version} is not on branch R{drv.branch}; pick a {drv.branch}.x driver")
+    info = ref.driver_branch(drv.branch)
+    if info is None:
+        yield img.problem(("components", "nvidia_driver", "branch"),
+                          f"unknown driver branch R{drv.branch}; add it to builder/data/driver_branches.yaml")
+        return
+    eol = info["end_of_life"]
+    today = ref.today()
+    if today > eol:
+        yield img.problem(("components", "nvidia_driver", "branch"),
+                          f"driver branch R{drv.branch} reached end of life on {eol}; move to a supported "
+                          "branch (R580 LTSB)")
+    elif today >= eol - dt.timedelta(days=ref.eol_warn_days()):
+        yield img.problem(("components", "nvidia_driver", "branch"),
+                          f"driver branch R{drv.branch} reaches end of life on {eol}; plan the move", "warning")
+
+
+@rule("fabric-manager", "Fabric Manager equals the driver version; required on NVSwitch SKUs, refused elsewhere")
+def _fabric_manager(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    c = m.components
+    nvswitch = [name for name, sku in target_skus(m, cat) if sku.nvswitch]
+    if c.fabric_manager and not nvswitch:
+        yield img.problem(("components", "fabric_manager"),
+                          "Fabric Manager is only for NVSwitch SKUs and no target SKU has NVSwitch; remove it")
+    if nvswitch and m.kind == Kind.gpu_nvidia and not c.fabric_manager:
+        yield img.problem(("components",), f"target SKU {nvswitch[0]} has NVSwitch: add components.fabric_manager "
+                                          "with the driver's exact version")
+    if c.fabric_manager and c.nvidia_driver and c.fabric_manager.version != c.nvidia_driver.version:
+        yield img.problem(("components", "fabric_manager", "version"),
+                          f"Fabric Manager {c.fabric_manager.version} must equal the driver version "
+                          f"{c.nvidia_driver.version} exactly")
+
+
+@rule("cuda-libraries", "cuDNN and NCCL are built for the toolkit's CUDA major; NCCL's +cudaX.Y not newer")
+def _cuda_libraries(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    c = m.components
+    for lib in ("cudnn", "nccl"):
+        if getattr(c, lib) and not c.cuda:
+            yield img.problem(("components", lib), f"{lib} needs components.cuda")
+    if not c.cuda:
+        return
+    major, minor = parse(c.cuda.version)[:2]
+    if c.cudnn and int(c.cudnn.cuda) != major:
+        yield img.problem(("components", "cudnn", "cuda"),
+                          f"cuDNN build for CUDA {c.cudnn.cuda} does not match the toolkit's major {major}; "
+                          f"use the cuda-{major} build")
+    if c.nccl:
+        built = re.search(r"\+cuda(\d+)\.(\d+)$", c.nccl.version)
+        nccl_major, nccl_minor = int(built.group(1)), int(built.group(2))
+        if nccl_major != major:
+            yield img.problem(("components", "nccl", "version"),
+                              f"NCCL {c.nccl.version} is built for CUDA {nccl_major}, the toolkit is {major}.x; "
+                              f"use a +cuda{major}.N build")
+        elif nccl_minor > minor:
+            yield img.problem(("components", "nccl", "version"),
+                              f"NCCL {c.nccl.version} is built for a newer CUDA ({nccl_major}.{nccl_minor}) than "
+                              f"the toolkit {major}.{minor}; use a build <= +cuda{major}.{minor}")
+
+
+@rule("hpcx", "HPC-X matches the CUDA major and the DOCA-OFED release")
+def _hpcx(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    c = m.components
+    if not c.hpcx:
+        return
+    if c.cuda and (c.hpcx.cuda is None or int(c.hpcx.cuda) != parse(c.cuda.version)[0]):
+        yield img.problem(("components", "hpcx", "cuda"),
+                          f"HPC-X build for CUDA {c.hpcx.cuda} does not match the toolkit's major "
+                          f"{parse(c.cuda.version)[0]}; use the cuda{parse(c.cuda.version)[0]} tarball")
+    if not c.cuda and c.hpcx.cuda is not None:
+        yield img.problem(("components", "hpcx", "cuda"), "HPC-X CUDA build on an image without CUDA; "
+                                                          "use a build without CUDA (remove hpcx.cuda)")
+    if not c.doca_ofed:
+        yield img.problem(("components", "hpcx"), "HPC-X needs components.doca_ofed")
+    elif major_minor(c.doca_ofed.version) != c.hpcx.doca_ofed:
+        yield img.problem(("components", "hpcx", "doca_ofed"),
+                          f"HPC-X is built for DOCA-OFED {c.hpcx.doca_ofed}, the image has "
+                          f"{c.doca_ofed.version}; align them")
+
+
+@rule("kind", "AMD images carry ROCm not CUDA; CPU images carry no GPU stack; SKUs match the kind")
+def _kind(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    c = m.components
+    present = [name for name in type(c).model_fields if getattr(c, name) is not None]
+    forbidden = {Kind.gpu_amd: NVIDIA_ONLY, Kind.cpu: NVIDIA_ONLY + AMD_ONLY, Kind.gpu_nvidia: AMD_ONLY}[m.kind]
+    for name in present:
+        if name in forbidden:
+            yield img.problem(("components", name), f"{name} does not belong on a {m.kind.value} image; remove it")
+    if m.kind == Kind.gpu_nvidia and not c.nvidia_driver:
+        yield img.problem(("components",), "a gpu-nvidia image needs components.nvidia_driver")
+    if m.kind == Kind.gpu_amd and not c.rocm:
+        yield img.problem(("components",), "a gpu-amd image needs components.rocm")
+    want = {Kind.gpu_nvidia: "nvidia", Kind.gpu_amd: "amd", Kind.cpu: None}[m.kind]
+    for index, name in enumerate(m.target_skus):
+        sku = cat.skus.get(name)
+        if sku and sku.gpu_vendor != want:
+            found = f"{sku.gpu_vendor} GPUs" if sku.gpu_vendor else "no GPU"
+            yield img.problem(("target_skus", index), f"{name} has {found}; a {m.kind.value} image cannot target it")
+
+
+@rule("fabric-stack", "InfiniBand/MPI stack only when a target SKU has InfiniBand")
+def _fabric_stack(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    if any(sku.infiniband for _, sku in target_skus(m, cat)):
+        return
+    for name in FABRIC:
+        if getattr(m.components, name) is not None:
+            yield img.problem(("components", name), f"{name} needs an InfiniBand target SKU; none has one: remove it")
+
+
+@rule("open-modules", "open kernel modules on Hopper and newer GPUs")
+def _open_modules(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    drv = m.components.nvidia_driver
+    if not drv or drv.flavor == "open":
+        return
+    for name, sku in target_skus(m, cat):
+        if sku.gpu_architecture in OPEN_MODULES_REQUIRED:
+            yield img.problem(("components", "nvidia_driver", "flavor"),
+                              f"{name} ({sku.gpu_architecture}) needs the open kernel modules; set flavor: open")
+            return
+
+
+@rule("purpose", "inference images avoid InfiniBand SKUs; CPU training on memory-, inference on compute-optimized")
+def _purpose(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    want_cpu = {Purpose.train: "memory-optimized", Purpose.infer: "compute-optimized"}[m.purpose]
+    for index, name in enumerate(m.target_skus):
+        sku = cat.skus.get(name)
+        if sku is None:
+            continue
+        if m.purpose == Purpose.infer and sku.infiniband:
+            yield img.problem(("target_skus", index), f"{name} has InfiniBand; inference images must not target "
+                                                      "InfiniBand SKUs (use an NC size)")
+        if m.kind == Kind.cpu and sku.category != want_cpu:
+            yield img.problem(("target_skus", index), f"{name} is {sku.category}; CPU {m.purpose.value} images "
+                                                      f"target {want_cpu} sizes")
+
+
+@rule("gallery", "gallery/definition names, known regions, replica counts >= 1, EOL in the future")
+def _gallery(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    g = m.gallery
+    if not GALLERY_NAME.match(g.gallery) or "-" in g.gallery:
+        yield img.problem(("gallery", "gallery"), f"gallery name '{g.gallery}' is invalid: letters, digits, "
+                                                  "underscores and periods, not starting or ending with a period")
+    if not DEFINITION_NAME.match(g.definition):
+        yield img.problem(("gallery", "definition"), f"definition name '{g.definition}' is invalid: 2-80 letters, "
+                                                     "digits, '.', '_' or '-', starting and ending alphanumeric")
+    if not g.target_regions:
+        yield img.problem(("gallery", "target_regions"), "at least one target region is required")
+    seen: set[str] = set()
+    for index, region in enumerate(g.target_regions):
+        short = ref.normalise_region(region.name)
+        if short is None:
+            hint = difflib.get_close_matches(region.name.lower(), list(ref.regions()), n=1)
+            tip = f"; did you mean '{hint[0]}'?" if hint else ""
+            yield img.problem(("gallery", "target_regions", index, "name"), f"unknown region '{region.name}'{tip}")
+        elif short in seen:
+            yield img.problem(("gallery", "target_regions", index, "name"), f"region '{region.name}' listed twice")
+        seen.add(short or region.name)
+        if region.replicas < 1:
+            yield img.problem(("gallery", "target_regions", index, "replicas"),
+                              f"replica count must be >= 1, found {region.replicas}")
+    if ref.normalise_region(m.build.region) is None:
+        yield img.problem(("build", "region"), f"unknown region '{m.build.region}'")
+    if g.end_of_life_date and g.end_of_life_date <= ref.today():
+        yield img.problem(("gallery", "end_of_life_date"), f"end of life {g.end_of_life_date} is in the past")
+
+
+@rule("base", "a catalog base image exists, is buildable and runs the same OS")
+def _base(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    if m.base.image is None:
+        return
+    parent = cat.images.get(m.base.image)
+    if parent is None:
+        hint = difflib.get_close_matches(m.base.image, list(cat.images), n=1)
+        tip = f"; did you mean '{hint[0]}'?" if hint else ""
+        yield img.problem(("base", "image"), f"unknown base image '{m.base.image}'{tip}")
+    elif parent.abstract:
+        yield img.problem(("base", "image"), f"base image '{m.base.image}' is abstract; pick a buildable image")
+    elif parent.model and parent.model.os != m.os:
+        yield img.problem(("base", "image"), f"base image '{m.base.image}' runs {parent.model.os.value}, this image "
+                                             f"{m.os.value}")
+    elif m.base.image == m.name:
+        yield img.problem(("base", "image"), "an image cannot be its own base")
+
+
+def check_image(image: CatalogImage, catalog: Catalog) -> list[Problem]:
+    if image.model is None or image.abstract:
+        return []
+    return [p for _, _, fn in RULES for p in fn(image, image.model, catalog)]
+
+
+def check_catalog(catalog: Catalog, names: list[str] | None = None) -> list[Problem]:
+    images = [catalog.get(n) for n in names] if names else catalog.buildable()
+    return [p for image in images for p in check_image(image, catalog)]
+
+
+VERSION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+
+def check_version_name(version: str) -> str | None:
+    """None when ``version`` is a valid gallery version (Major.Minor.Patch, each 0..2^31-1); else the reason."""
+    match = VERSION_NAME.match(version)
+    if not match:
+        return f"'{version}' is not Major.Minor.Patch (for example 2026.1129.0)"
+    if any(int(part) > 2_147_483_647 for part in match.groups()):
+        return f"'{version}' has a part above 2,147,483,647"
+    return None

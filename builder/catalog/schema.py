@@ -1,0 +1,277 @@
+"""Pydantic models of a catalog image and of the SKU table. Unknown keys are errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Version = Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)+$")]
+DebVersion = Annotated[str, StringConstraints(pattern=r"^(\d+:)?\d[0-9A-Za-z.+~-]*$")]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OS(StrEnum):
+    ubuntu2204 = "ubuntu2204"
+    ubuntu2404 = "ubuntu2404"
+    debian12 = "debian12"
+
+
+class Purpose(StrEnum):
+    train = "train"
+    infer = "infer"
+
+
+class Kind(StrEnum):
+    gpu_nvidia = "gpu-nvidia"
+    gpu_amd = "gpu-amd"
+    cpu = "cpu"
+
+
+class StorageAccountType(StrEnum):
+    standard_lrs = "Standard_LRS"
+    standard_zrs = "Standard_ZRS"
+    premium_lrs = "Premium_LRS"
+    premiumv2_lrs = "PremiumV2_LRS"
+
+
+# ---------------------------------------------------------------- base
+
+
+class PurchasePlan(Strict):
+    name: str
+    product: str
+    publisher: str
+
+
+class MarketplaceBase(Strict):
+    publisher: str
+    offer: str
+    sku: str
+    version: Annotated[str, StringConstraints(pattern=r"^(latest|\d+\.\d+\.\d+)$")]
+    plan: PurchasePlan | None = None
+
+
+class Base(Strict):
+    """Exactly one of: a marketplace image, a gallery image version id, another catalog image."""
+
+    marketplace: MarketplaceBase | None = None
+    gallery_image_id: Annotated[str, StringConstraints(pattern=r"^/subscriptions/.+/galleries/.+")] | None = None
+    image: Name | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Base:
+        chosen = [k for k in ("marketplace", "gallery_image_id", "image") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("set exactly one of marketplace, gallery_image_id, image")
+        return self
+
+
+# ---------------------------------------------------------------- build
+
+
+class BuildSettings(Strict):
+    region: str
+    vm_size: str
+    os_disk_gb: Annotated[int, Field(ge=30, le=4096)] = 128
+    spot: bool = False
+    timeout_minutes: Annotated[int, Field(ge=10, le=960)] = 180
+
+
+# ---------------------------------------------------------------- components
+
+
+class Download(Strict):
+    url: str
+    sha256: Sha256
+
+
+class NvidiaDriver(Strict):
+    branch: Annotated[str, StringConstraints(pattern=r"^\d{3}$")]
+    version: Version
+    flavor: Literal["open", "proprietary"] = "open"
+
+
+class Pinned(Strict):
+    version: DebVersion
+
+
+class FabricManager(Strict):
+    version: Version
+
+
+class Cuda(Strict):
+    version: Version
+    minor_version_compat: bool = False
+
+
+class Cudnn(Strict):
+    version: Version
+    cuda: Annotated[str, StringConstraints(pattern=r"^\d+$")]
+
+
+class Nccl(Strict):
+    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+-\d+\+cuda\d+\.\d+$")]
+
+
+class DownloadedTool(Strict):
+    version: DebVersion
+    download: Download
+
+
+class Hpcx(Strict):
+    version: Version
+    cuda: Annotated[str, StringConstraints(pattern=r"^\d+$")] | None = None
+    doca_ofed: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+$")]
+    download: Download
+
+
+class Components(Strict):
+    nvidia_driver: NvidiaDriver | None = None
+    fabric_manager: FabricManager | None = None
+    cuda: Cuda | None = None
+    cudnn: Cudnn | None = None
+    nccl: Nccl | None = None
+    nccl_tests: DownloadedTool | None = None
+    container_toolkit: Pinned | None = None
+    doca_ofed: FabricManager | None = None
+    hpcx: Hpcx | None = None
+    openmpi: DownloadedTool | None = None
+    dcgm: Pinned | None = None
+    dcgm_exporter: DownloadedTool | None = None
+    node_exporter: DownloadedTool | None = None
+    enroot: FabricManager | None = None
+    pyxis: DownloadedTool | None = None
+    rocm: FabricManager | None = None
+    rccl: FabricManager | None = None
+
+
+# ---------------------------------------------------------------- gallery
+
+
+class Identifier(Strict):
+    publisher: str
+    offer: str
+    sku: str
+
+
+class Features(Strict):
+    accelerated_networking: bool = True
+    disk_controller_types: list[Literal["SCSI", "NVMe"]] = ["SCSI", "NVMe"]
+    security_type: Literal["Standard", "TrustedLaunchSupported", "TrustedLaunch"] = "Standard"
+
+
+class TargetRegion(Strict):
+    name: str
+    replicas: Annotated[int, Field(strict=True)] = 1
+    storage_account_type: StorageAccountType | None = None
+
+
+class Staging(Strict):
+    exclude_from_latest: bool = True
+
+
+class Gallery(Strict):
+    resource_group: str
+    gallery: str
+    definition: str
+    identifier: Identifier
+    hyper_v_generation: Literal["V1", "V2"] = "V2"
+    architecture: Literal["x64", "Arm64"] = "x64"
+    features: Features = Features()
+    target_regions: list[TargetRegion]
+    storage_account_type: StorageAccountType = StorageAccountType.standard_lrs
+    replication_mode: Literal["Full", "Shallow"] = "Full"
+    end_of_life_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    end_of_life_date: dt.date | None = None
+    staging: Staging = Staging()
+
+
+# ---------------------------------------------------------------- tests
+
+
+class Tests(Strict):
+    suites: list[Literal["static", "hardware"]] = ["static", "hardware"]
+    extra_checks: list[str] = []
+
+
+# ---------------------------------------------------------------- image
+
+
+class Image(Strict):
+    """A fully resolved (inheritance applied) catalog image."""
+
+    name: Name
+    description: str
+    abstract: bool = False
+    extends: str | None = None
+    os: OS
+    purpose: Purpose
+    kind: Kind
+    base: Base
+    target_skus: list[str] = Field(min_length=1)
+    build: BuildSettings
+    components: Components = Components()
+    gallery: Gallery
+    tests: Tests = Tests()
+
+
+class PartialImage(BaseModel):
+    """Abstract images are only checked for the keys they set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: str | None = None
+    abstract: bool = True
+    extends: str | None = None
+    os: OS | None = None
+    purpose: Purpose | None = None
+    kind: Kind | None = None
+    base: dict | None = None
+    target_skus: list[str] | None = None
+    build: dict | None = None
+    components: dict | None = None
+    gallery: dict | None = None
+    tests: dict | None = None
+
+
+# ---------------------------------------------------------------- SKU table
+
+
+class InfiniBand(Strict):
+    ports: Annotated[int, Field(ge=1)]
+    rate_gbps: Annotated[int, Field(ge=1)]
+
+
+class Sku(Strict):
+    """Hardware facts and expectations for one Azure VM size."""
+
+    category: Literal["gpu", "memory-optimized", "compute-optimized", "general-purpose"]
+    vcpus: Annotated[int, Field(ge=1)]
+    memory_gib: Annotated[int, Field(ge=1)]
+    gpu_vendor: Literal["nvidia", "amd"] | None = None
+    gpu_count: Annotated[int, Field(ge=0)] = 0
+    gpu_model: str | None = None
+    gpu_architecture: Literal["turing", "ampere", "ada", "hopper", "blackwell", "cdna3"] | None = None
+    gpu_memory_gib: Annotated[int, Field(ge=0)] = 0
+    nvswitch: bool = False
+    infiniband: InfiniBand | None = None
+    allreduce_busbw_gbps: float | None = None
+    accelerated_networking: bool = True
+    local_nvme_disks: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _gpu_facts(self) -> Sku:
+        if self.gpu_count and not (self.gpu_vendor and self.gpu_model and self.gpu_architecture):
+            raise ValueError("a GPU size needs gpu_vendor, gpu_model and gpu_architecture")
+        if not self.gpu_count and (self.gpu_vendor or self.nvswitch):
+            raise ValueError("gpu_vendor/nvswitch set on a size with gpu_count 0")
+        return self

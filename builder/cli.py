@@ -1,0 +1,99 @@
+"""The ``builder`` command line: a click group whose commands live in ``builder/commands/*.py``.
+
+Each module there defines ``COMMANDS`` (a list of click commands). Modules import heavy libraries
+(pydantic, Azure SDK, Ansible) inside their command functions so that ``builder --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+from pathlib import Path
+
+import click
+
+from builder.errors import EXIT_INPUT, EXIT_INTERRUPTED, BuilderError
+
+DEFAULT_CATALOG = Path("images")
+
+
+class Context:
+    """Shared state for commands: where the catalog is, loaded on first use."""
+
+    def __init__(self, catalog_dir: Path | None, state_dir: Path) -> None:
+        self.catalog_dir = catalog_dir
+        self.state_dir = state_dir
+        self._catalog = None
+
+    @property
+    def catalog_root(self) -> Path:
+        if self.catalog_dir is not None:
+            return self.catalog_dir
+        if DEFAULT_CATALOG.is_dir():
+            return DEFAULT_CATALOG
+        return Path(__file__).resolve().parent.parent / "images"
+
+    @property
+    def catalog(self):
+        if self._catalog is None:
+            from builder.catalog.loader import load_catalog
+
+            self._catalog = load_catalog(self.catalog_root)
+        return self._catalog
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), default=None,
+              envvar="BUILDER_CATALOG", help="Catalog folder with *.yaml images and skus.yaml [default: images/].")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".builder"), envvar="BUILDER_STATE",
+              show_default=True, help="Where builds, caches and logs are kept.")
+@click.version_option(package_name="builder")
+@click.pass_context
+def app(ctx: click.Context, catalog_dir: Path | None, state_dir: Path) -> None:
+    """Build, verify and publish AI VM images for Azure from a declarative catalog."""
+    ctx.obj = Context(catalog_dir, state_dir)
+
+
+def _register() -> None:
+    package = importlib.import_module("builder.commands")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"builder.commands.{info.name}")
+        for command in getattr(module, "COMMANDS", []):
+            app.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry: map errors to exit codes, never a traceback for expected failures."""
+    try:
+        result = app.main(args=argv, prog_name="builder", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code if exc.exit_code else EXIT_INPUT
+    except BuilderError as exc:
+        click.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

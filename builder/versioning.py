@@ -1,0 +1,32 @@
+"""Gallery image version numbers: ``YYYY.MMDD.N``, N the day's next free build number."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from builder.catalog.rules import check_version_name
+from builder.errors import InputError
+
+
+def day_prefix(day: dt.date) -> str:
+    """``2026.1129`` for 29 Nov 2026 (MMDD as an integer: 5 Jan is ``2026.105``)."""
+    return f"{day.year}.{day.month * 100 + day.day}"
+
+
+def next_version(existing: Iterable[str], day: dt.date | None = None) -> str:
+    day = day or dt.datetime.now(dt.UTC).date()
+    prefix = day_prefix(day)
+    taken = [int(v.rsplit(".", 1)[1]) for v in existing if v.rsplit(".", 1)[0] == prefix]
+    return f"{prefix}.{max(taken) + 1 if taken else 0}"
+
+
+def require_valid(version: str) -> str:
+    reason = check_version_name(version)
+    if reason:
+        raise InputError(f"invalid image version: {reason}", field="version")
+    return version
+
+
+def sort_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
