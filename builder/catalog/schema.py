@@ -70,7 +70,9 @@ class Base(Strict):
     def _exactly_one(self) -> Base:
         chosen = [k for k in ("marketplace", "gallery_image_id", "image") if getattr(self, k) is not None]
         if len(chosen) != 1:
-            raise ValueError("set exactly one of marketplace, gallery_image_id, image")
+            raise ValueError(
+                "set exactly one of marketplace, gallery_image_id, image (null the inherited one to replace it)"
+            )
         return self
 
 
