@@ -1,0 +1,1 @@
+"""The local build target: base rootfs -> layered converge (cached) -> verify -> generalize -> disk -> boot test."""
