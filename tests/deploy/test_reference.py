@@ -1,0 +1,184 @@
+"""``builder reference``: every format for every buildable image, placeholders, --spot, --vm-size, --version."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import hcl2
+import pytest
+
+from builder.catalog.loader import load_catalog
+from builder.reference import FORMATS, render, resolve_target
+from tests.conftest import REPO
+
+CATALOG = load_catalog(REPO / "images")
+IMAGES = sorted(i.name for i in CATALOG.buildable())
+PLACEHOLDER = "${AZURE_SUBSCRIPTION_ID}"
+
+
+def _target(name: str, **kw):
+    return resolve_target(CATALOG, name, kw.get("version"), kw.get("vm_size"), kw.get("spot", False),
+                          kw.get("subscription"), kw.get("published"))
+
+
+def _expected_id(name: str, sub: str = PLACEHOLDER, version: str | None = None) -> str:
+    g = CATALOG.model(name).gallery
+    out = (f"/subscriptions/{sub}/resourceGroups/{g.resource_group}/providers/Microsoft.Compute/galleries/"
+           f"{g.gallery}/images/{g.definition}")
+    return f"{out}/versions/{version}" if version else out
+
+
+def _terraform(text: str):
+    """Parse HCL and drop the quotes python-hcl2 keeps around labels and string values."""
+    return _plain(hcl2.load(io.StringIO(text)))
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {_unquote(k): _plain(v) for k, v in value.items() if k != "__is_block__"}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return _unquote(value)
+
+
+def _tf_vm(doc: dict) -> dict:
+    for block in doc["resource"]:
+        if "azurerm_linux_virtual_machine" in block:
+            return block["azurerm_linux_virtual_machine"]["vm"]
+    raise AssertionError("no azurerm_linux_virtual_machine in the Terraform output")
+
+
+def _unquote(value: str) -> str:
+    return value[1:-1] if isinstance(value, str) and value.startswith('"') else value
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_every_format_parses_and_points_at_the_catalog_gallery(name):
+    model = CATALOG.model(name)
+    target = _target(name, version="2026.1129.3")
+    wanted = _expected_id(name, version="2026.1129.3")
+    assert render(target, "id").strip() == wanted
+    cli = render(target, "cli")
+    assert f'--image "{wanted}"' in cli and f"--size {model.target_skus[0]}" in cli
+    arm = json.loads(render(target, "arm"))
+    vm = arm["resources"][0]["properties"]
+    assert vm["storageProfile"]["imageReference"]["id"] == wanted
+    assert vm["hardwareProfile"]["vmSize"] == model.target_skus[0]
+    batch = json.loads(render(target, "batch"))
+    assert batch["virtualMachineConfiguration"]["imageReference"]["virtualMachineImageId"] == wanted
+    assert batch["virtualMachineConfiguration"]["nodeAgentSkuId"].startswith("batch.node.")
+    tf_vm = _tf_vm(_terraform(render(target, "terraform")))
+    assert _unquote(tf_vm["source_image_id"]) == _expected_id(name, "${var.azure_subscription_id}", "2026.1129.3")
+    assert _unquote(tf_vm["size"]) == model.target_skus[0]
+    bicep = render(target, "bicep")
+    assert f"id: '{wanted}'" in bicep and "param AZURE_SUBSCRIPTION_ID string" in bicep
+    assert bicep.count("{") == bicep.count("}") and bicep.count("[") == bicep.count("]")
+    assert f"ImageName = {wanted}" in render(target, "cyclecloud")
+
+
+def test_batch_node_agent_follows_the_image_os():
+    by_os = {CATALOG.model(n).os.value: n for n in IMAGES}
+    agents = {os_: json.loads(render(_target(n), "batch"))["virtualMachineConfiguration"]["nodeAgentSkuId"]
+              for os_, n in by_os.items()}
+    assert agents.get("ubuntu2204") == "batch.node.ubuntu 22.04"
+    if "ubuntu2404" in agents:
+        assert agents["ubuntu2404"] == "batch.node.ubuntu 24.04"
+
+
+def test_configured_subscription_replaces_every_placeholder():
+    sub = "0b1f6471-1bf0-4dda-aec3-111122223333"
+    target = _target("ndh100-train", subscription=sub)
+    assert target.placeholders == []
+    for fmt in FORMATS:
+        text = render(target, fmt)
+        assert PLACEHOLDER not in text and "azure_subscription_id" not in text, fmt
+        assert f"/subscriptions/{sub}/" in text, fmt
+
+
+def test_without_subscription_placeholders_are_marked_in_each_format():
+    target = _target("cpu-infer")
+    assert target.placeholders == ["AZURE_SUBSCRIPTION_ID"]
+    for fmt in ("id", "cli", "arm", "batch", "cyclecloud"):
+        assert PLACEHOLDER in render(target, fmt), fmt
+    assert "PLACEHOLDER" in render(target, "bicep") and "PLACEHOLDER" in render(target, "terraform")
+    tf = _terraform(render(target, "terraform"))
+    assert any("azure_subscription_id" in v for v in tf["variable"])
+
+
+def test_latest_uses_the_definition_id():
+    text = render(_target("cpu-infer", version="latest"), "id").strip()
+    assert text == _expected_id("cpu-infer") and "/versions/" not in text
+
+
+def test_spot_sets_priority_eviction_and_checkpoint_note():
+    target = _target("cpu-infer", spot=True)
+    tf_vm = _tf_vm(_terraform(render(target, "terraform")))
+    assert _unquote(tf_vm["priority"]) == "Spot" and _unquote(tf_vm["eviction_policy"]) == "Deallocate"
+    vm = json.loads(render(target, "arm"))["resources"][0]["properties"]
+    assert vm["priority"] == "Spot" and vm["evictionPolicy"] == "Deallocate"
+    assert "--priority Spot --eviction-policy Deallocate" in render(target, "cli")
+    assert "Interruptible = true" in render(target, "cyclecloud")
+    assert json.loads(render(target, "batch"))["targetLowPriorityNodes"] >= 1
+    assert any("checkpoint" in n for n in target.notes)
+    plain = _target("cpu-infer")
+    assert "priority" not in json.loads(render(plain, "arm"))["resources"][0]["properties"]
+    assert "Spot" not in render(plain, "cli")
+
+
+def test_infiniband_sku_enables_inter_node_communication_and_notes():
+    ib_images = [n for n in IMAGES if any(CATALOG.skus[s].infiniband for s in CATALOG.model(n).target_skus)]
+    plain_images = [n for n in IMAGES if not any(CATALOG.skus[s].infiniband for s in CATALOG.model(n).target_skus)]
+    assert ib_images and plain_images
+    ib = _target(ib_images[0])
+    assert json.loads(render(ib, "batch"))["enableInterNodeCommunication"] is True
+    assert any("InfiniBand" in n for n in ib.notes)
+    plain = _target(plain_images[0])
+    assert json.loads(render(plain, "batch"))["enableInterNodeCommunication"] is False
+    assert not any("InfiniBand" in n for n in plain.notes)
+
+
+def test_accelerated_networking_follows_catalog_and_sku(catalog_copy):
+    base = catalog_copy / "base-dsvm.yaml"
+    base.write_text(base.read_text().replace("accelerated_networking: true", "accelerated_networking: false"))
+    off = resolve_target(load_catalog(catalog_copy), "cpu-infer", None, None, False, None)
+    assert "--accelerated-networking false" in render(off, "cli")
+    tf = _terraform(render(off, "terraform"))
+    nic = next(b["azurerm_network_interface"]["vm"] for b in tf["resource"] if "azurerm_network_interface" in b)
+    assert nic["accelerated_networking_enabled"] is False
+    assert "--accelerated-networking true" in render(_target("cpu-infer"), "cli")
+
+
+def test_vm_size_must_be_a_target_sku(run_cli):
+    name = "cpu-infer"
+    other = next(s for s in CATALOG.skus if s not in CATALOG.model(name).target_skus)
+    result = run_cli("reference", name, "--vm-size", other, "--format", "cli")
+    assert result.code == 2 and result.stdout == ""
+    assert re.search(rf"images/{name}\.yaml:\d+: --vm-size: '{other}' is not a target SKU", result.stderr)
+    assert "Traceback" not in result.stderr
+    chosen = CATALOG.model(name).target_skus[-1]
+    ok = run_cli("reference", name, "--vm-size", chosen, "--format", "cli")
+    assert ok.code == 0 and f"--size {chosen}" in ok.stdout
+
+
+def test_bad_and_unpublished_versions_are_input_errors(run_cli, tmp_path):
+    bad = run_cli("reference", "cpu-infer", "--version", "1.2")
+    assert bad.code == 2 and "version" in bad.stderr and "Traceback" not in bad.stderr
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "registry.json").write_text(json.dumps({"images": {"cpu-infer": {"2026.1129.0": {}}}}))
+    missing = run_cli("reference", "cpu-infer", "--version", "2026.1129.5")
+    assert missing.code == 2 and "2026.1129.0" in missing.stderr
+    known = run_cli("reference", "cpu-infer", "--version", "2026.1129.0")
+    assert known.code == 0 and known.stdout.strip().endswith("/versions/2026.1129.0")
+
+
+def test_cli_json_and_environment_subscription(run_cli):
+    result = run_cli("reference", "ndh100-train", "--format", "terraform", "--json",
+                     env={"AZURE_SUBSCRIPTION_ID": "sub-123"})
+    assert result.code == 0
+    data = json.loads(result.stdout)
+    assert data["format"] == "terraform" and data["placeholders"] == []
+    assert data["image_id"] == _expected_id("ndh100-train", "sub-123")
+    _tf_vm(_terraform(data["snippet"]))
