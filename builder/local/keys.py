@@ -1,0 +1,80 @@
+"""Layer cache keys: a digest of everything that affects each layer's root filesystem.
+
+A layer's key chains its parent's key with: its roles' files, the playbook and shared Ansible files, the
+rendered variables that are not per-component (OS, SKU facts, feed base ...), and the pins, packages,
+downloads and feeds of its own components. Per-build values (image version, git commit) are left out, so
+changing only a top-layer pin (e.g. dcgm-exporter) keeps every lower layer's key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from builder.layers import LAYERS, Layer
+
+KEY_LAYOUT_VERSION = "1"  # bump when the way snapshots are made changes
+PER_BUILD = ("builder_image_version", "builder_git_commit")
+PER_COMPONENT = ("builder_components", "builder_packages", "builder_downloads", "builder_feeds")
+ANSIBLE_DIR = Path(__file__).resolve().parent.parent.parent / "ansible"
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def tree_digest(path: Path, skip: tuple[str, ...] = ()) -> str:
+    """Digest of the files (relative names and contents) under ``path``; empty when it does not exist."""
+    h = hashlib.sha256()
+    if path.is_file():
+        h.update(path.read_bytes())
+        return h.hexdigest()
+    if not path.is_dir():
+        return h.hexdigest()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()):
+        rel = file.relative_to(path)
+        if (rel.parts and rel.parts[0] in skip) or "__pycache__" in rel.parts:
+            continue
+        h.update(str(rel).encode() + b"\0")
+        h.update((f"-> {file.readlink()}".encode() if file.is_symlink() else file.read_bytes()) + b"\0")
+    return h.hexdigest()
+
+
+def layer_inputs(layer: Layer, variables: dict[str, Any], ansible_dir: Path) -> dict[str, Any]:
+    """What goes into one layer's key (besides the parent key), readable for the manifest and cache ls."""
+    components = variables.get("builder_components", {})
+    packages = variables.get("builder_packages", {})
+    downloads = variables.get("builder_downloads", {})
+    mine = [c for c in layer.components if c in components]
+    feeds_used = sorted({p["feed"] for c in mine for p in packages.get(c, [])})
+    shared = {k: v for k, v in variables.items() if k not in PER_BUILD and k not in PER_COMPONENT}
+    return {
+        "layer": layer.name,
+        "roles": {role: tree_digest(ansible_dir / "roles" / role) for role in layer.roles},
+        "ansible": tree_digest(ansible_dir, skip=("roles",)),
+        "shared_vars": _digest(shared),
+        "components": {c: components[c] for c in mine},
+        "packages": {c: packages.get(c, []) for c in mine},
+        "downloads": {c: downloads[c] for c in mine if c in downloads},
+        "feeds": {f: variables.get("builder_feeds", {}).get(f) for f in feeds_used},
+    }
+
+
+def layer_keys(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR,
+               layers: tuple[Layer, ...] = LAYERS) -> list[tuple[str, str]]:
+    """``[(layer name, key)]`` in build order; each key covers its parent's."""
+    keys = []
+    parent = _digest(KEY_LAYOUT_VERSION, "base", base_key)
+    for layer in layers:
+        parent = _digest(parent, layer_inputs(layer, variables, ansible_dir))
+        keys.append((layer.name, parent[:20]))
+    return keys
+
+
+def inputs_digest(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR) -> str:
+    """One digest of every build input (layers plus the generalize role), for the build manifest."""
+    top = layer_keys(base_key, variables, ansible_dir)[-1][1]
+    return _digest(top, tree_digest(ansible_dir / "roles" / "generalize"),
+                   {k: v for k, v in variables.items() if k not in PER_BUILD})
