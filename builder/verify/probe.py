@@ -1,0 +1,128 @@
+"""Small read-only queries the static suite runs on a testinfra host (chroot, SSH, local, docker)."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+DPKG_FORMAT = r"${Package}\t${Version}\t${Status}\n"
+
+
+@dataclass(frozen=True)
+class Installed:
+    name: str
+    version: str
+    status: str  # e.g. "hold ok installed", "install ok installed", "deinstall ok config-files"
+
+    @property
+    def installed(self) -> bool:
+        return self.status.endswith(" installed")
+
+    @property
+    def held(self) -> bool:
+        return self.status.startswith("hold ")
+
+
+def dpkg_status(host: Any) -> dict[str, Installed]:
+    """Every package dpkg knows, with its version and selection/status."""
+    out = host.run(f"dpkg-query -W -f='{DPKG_FORMAT}'").stdout
+    packages = {}
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3:
+            packages[parts[0]] = Installed(*parts)
+    return packages
+
+
+@dataclass
+class Source:
+    file: str
+    types: list[str]
+    uris: list[str]
+    suites: list[str]
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def signed_by(self) -> str | None:
+        return self.options.get("signed-by")
+
+
+def parse_one_line(file: str, text: str) -> list[Source]:
+    """``deb [opt=val ...] uri suite [components]`` lines of a ``.list`` file."""
+    sources = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line.startswith(("deb ", "deb-src ", "deb\t")):
+            continue
+        kind, rest = line.split(None, 1)
+        options: dict[str, str] = {}
+        if rest.startswith("["):
+            opts, _, rest = rest[1:].partition("]")
+            for item in opts.split():
+                key, _, value = item.partition("=")
+                options[key.lower()] = value
+        words = rest.split()
+        if words:
+            sources.append(Source(file, [kind], [words[0]], words[1:2], options))
+    return sources
+
+
+def parse_deb822(file: str, text: str) -> list[Source]:
+    """Stanzas of a deb822 ``.sources`` file (``Enabled: no`` stanzas are skipped)."""
+    sources = []
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = None
+        for raw in stanza.splitlines():
+            if raw.startswith("#") or not raw.strip():
+                continue
+            if raw[0] in " \t" and key:
+                fields[key] += "\n" + raw.strip()
+                continue
+            key, _, value = raw.partition(":")
+            key = key.strip().lower()
+            fields[key] = value.strip()
+        if not fields.get("uris") or fields.get("enabled", "yes").lower() == "no":
+            continue
+        options = {k: v for k, v in fields.items() if k not in ("types", "uris", "suites", "components")}
+        sources.append(Source(file, fields.get("types", "").split(), fields["uris"].split(),
+                              fields.get("suites", "").split(), options))
+    return sources
+
+
+def apt_sources(host: Any) -> list[Source]:
+    """All apt sources configured on the host (``sources.list``, ``*.list``, ``*.sources``)."""
+    files = host.run("ls -1 /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources "
+                     "2>/dev/null || true").stdout.split()
+    sources: list[Source] = []
+    for path in files:
+        text = read(host, path) or ""
+        sources += parse_deb822(path, text) if path.endswith(".sources") else parse_one_line(path, text)
+    return sources
+
+
+def read(host: Any, path: str) -> str | None:
+    """A file's text, or None when it does not exist."""
+    result = host.run(f"cat {shlex.quote(path)} 2>/dev/null")
+    return result.stdout if result.rc == 0 else None
+
+
+def glob_text(host: Any, pattern: str) -> dict[str, str]:
+    """Text of every file matching a shell glob (``/etc/modprobe.d/*.conf``)."""
+    files = host.run(f"for f in {pattern}; do [ -f \"$f\" ] && echo \"$f\"; done; true").stdout.split()
+    return {path: read(host, path) or "" for path in files}
+
+
+def unit_state(host: Any, unit: str) -> str:
+    """``systemctl is-enabled`` answer (works offline in a chroot): enabled, disabled, masked, not-found..."""
+    result = host.run(f"systemctl is-enabled {shlex.quote(unit)} 2>&1")
+    text = result.stdout.strip().splitlines()
+    answer = text[-1] if text else ""
+    if "No such file" in answer or "not-found" in answer or not answer:
+        return "not-found"
+    return answer
+
+
+def exists(host: Any, path: str) -> bool:
+    return host.run(f"test -e {shlex.quote(path)}").rc == 0

@@ -1,0 +1,1 @@
+"""pytest-testinfra suites run by ``builder.verify.run_suite`` (not collected by the project's own tests)."""
