@@ -79,12 +79,21 @@ class Base(Strict):
 # ---------------------------------------------------------------- build
 
 
+class VirtualNetwork(Strict):
+    """An existing VNet/subnet for the Azure build VM (private IP only)."""
+
+    resource_group: str
+    name: str
+    subnet: str
+
+
 class BuildSettings(Strict):
     region: str
     vm_size: str
     os_disk_gb: Annotated[int, Field(ge=30, le=4096)] = 128
     spot: bool = False
     timeout_minutes: Annotated[int, Field(ge=10, le=960)] = 180
+    virtual_network: VirtualNetwork | None = None
 
 
 # ---------------------------------------------------------------- components
