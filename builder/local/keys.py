@@ -62,10 +62,32 @@ def layer_inputs(layer: Layer, variables: dict[str, Any], ansible_dir: Path) -> 
     }
 
 
+def feed_neutral(variables: dict[str, Any]) -> dict[str, Any]:
+    """``variables`` with the feed's base URL replaced by a stable token.
+
+    The stand-in feed lives under a folder named by a digest of every catalog pin, so its URL changes with
+    any pin; what a layer gets from it is already keyed by that layer's own packages, plus the feed
+    generator's code and manifest (in the token). A mirror or upstream feed keeps its URL as the token.
+    """
+    base = variables.get("package_feed_base")
+    if not base:
+        return variables
+    neutral = json.loads(json.dumps(variables, default=str).replace(base, "@FEED@"))
+    if variables.get("package_feed") == "stand-in":
+        from builder import standin
+
+        neutral["package_feed_base"] = "stand-in:" + _digest(tree_digest(Path(standin.__file__)),
+                                                             tree_digest(standin.MANIFEST))
+    else:
+        neutral["package_feed_base"] = base
+    return neutral
+
+
 def layer_keys(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR,
                layers: tuple[Layer, ...] = LAYERS) -> list[tuple[str, str]]:
     """``[(layer name, key)]`` in build order; each key covers its parent's."""
     keys = []
+    variables = feed_neutral(variables)
     parent = _digest(KEY_LAYOUT_VERSION, "base", base_key)
     for layer in layers:
         parent = _digest(parent, layer_inputs(layer, variables, ansible_dir))
@@ -76,5 +98,6 @@ def layer_keys(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANS
 def inputs_digest(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR) -> str:
     """One digest of every build input (layers plus the generalize role), for the build manifest."""
     top = layer_keys(base_key, variables, ansible_dir)[-1][1]
+    variables = feed_neutral(variables)
     return _digest(top, tree_digest(ansible_dir / "roles" / "generalize"),
                    {k: v for k, v in variables.items() if k not in PER_BUILD})

@@ -63,10 +63,10 @@ class BuildRecord:
         os.replace(tmp, self.directory / "build.json")
 
 
-def new_build(state_dir: Path, image: str, **options: Any) -> BuildRecord:
+def new_build(state_dir: Path, image: str, options: dict[str, Any] | None = None) -> BuildRecord:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     build_id = f"{image}-{stamp}-{secrets.token_hex(2)}"
-    record = BuildRecord(build_id, image, state_dir / "builds" / build_id, options=options)
+    record = BuildRecord(build_id, image, state_dir / "builds" / build_id, options=options or {})
     record.save()
     return record
 

@@ -1,0 +1,249 @@
+"""Build commands: ``builder build``, ``builder boot-test``, ``builder cache ls|prune``, ``builder builds``."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import click
+
+from builder.cli import Context, pass_ctx
+from builder.errors import InputError
+
+DEFAULT_CACHE = Path("/var/tmp/builder-cache")
+AZURE_SETTINGS = ("AZURE_SUBSCRIPTION_ID", "ARM_SUBSCRIPTION_ID")
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of tables.")
+cache_option = click.option("--cache-dir", type=click.Path(path_type=Path), default=DEFAULT_CACHE,
+                            envvar="BUILDER_CACHE", show_default=True,
+                            help="Base root filesystems, the stand-in feed and layer snapshots.")
+
+
+def default_target() -> str:
+    """``azure`` when Azure settings are configured in the environment, else ``local``."""
+    return "azure" if any(os.environ.get(name) for name in AZURE_SETTINGS) else "local"
+
+
+def _feed(value: str) -> str:
+    if value in ("upstream", "stand-in") or value.startswith(("http://", "https://", "file://")):
+        return value
+    raise InputError(f"invalid value {value!r}: expected upstream, stand-in or a mirror base URL "
+                     "(http://, https:// or file://)", field="--feed")
+
+
+@click.command("build")
+@click.argument("image")
+@click.option("--target", type=click.Choice(["local", "azure"]), default=None,
+              help="local (this machine, offline) or azure (Packer) [default: azure when AZURE_SUBSCRIPTION_ID is "
+                   "set, else local].")
+@click.option("--feed", default="upstream", show_default=True,
+              help="Package feed: upstream, stand-in (local test feed, offline) or a mirror base URL.")
+@click.option("--base-rootfs", type=click.Path(path_type=Path), default=None,
+              help="Use this root filesystem (folder or tarball) instead of debootstrap.")
+@click.option("--mirror", default=None, help="Debian/Ubuntu archive mirror for debootstrap.")
+@click.option("--no-cache", is_flag=True, help="Converge every layer again (snapshots are still saved).")
+@click.option("--no-boot-test", is_flag=True, help="Skip the QEMU boot test.")
+@click.option("--boot-timeout", type=click.IntRange(10, 3600), default=300, show_default=True,
+              help="Seconds to wait for the boot marker.")
+@click.option("--no-publish", is_flag=True, help="Do not publish (or record) the version.")
+@click.option("--keep-rootfs", is_flag=True, help="Keep the work tree of a failed build for inspection.")
+@click.option("--disk-mib", type=click.IntRange(256, 4 * 1024 * 1024), default=None,
+              help="OS disk size in MiB [default: the tree plus 25% plus 512 MiB].")
+@cache_option
+@json_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@pass_ctx
+def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: Path | None, mirror: str | None,
+          no_cache: bool, no_boot_test: bool, boot_timeout: int, no_publish: bool, keep_rootfs: bool,
+          disk_mib: int | None, cache_dir: Path, as_json: bool, quiet: bool) -> int:
+    """Build IMAGE end to end: rootfs, converge (layer cache), verify, generalize, disk, boot test, publish."""
+    feed = _feed(feed)
+    target = target or default_target()
+    catalog = ctx.catalog
+    catalog.model(image)
+    if target == "azure":
+        return _azure(ctx, image, feed, as_json)
+    from builder.catalog.rules import check_image
+    from builder.local.pipeline import BuildOptions, Pipeline
+    from builder.local.preflight import preflight
+
+    errors = [p for p in check_image(catalog.get(image), catalog) if p.severity == "error"]
+    if errors:
+        raise InputError(errors)
+    options = BuildOptions(image=image, state_dir=ctx.state_dir.resolve(), cache_dir=cache_dir.resolve(),
+                           feed=feed, base_rootfs=base_rootfs, mirror=mirror, use_cache=not no_cache,
+                           boot=not no_boot_test, boot_timeout=boot_timeout, publish=not no_publish,
+                           keep_rootfs=keep_rootfs, disk_mib=disk_mib)
+    preflight(options)
+    return _run(Pipeline(catalog, options, _reporter(quiet or as_json)), as_json)
+
+
+def _reporter(quiet: bool):
+    from builder.local.display import make_reporter
+
+    return make_reporter(quiet)
+
+
+def _run(pipeline, as_json: bool) -> int:
+    from builder.errors import BuilderError
+    from builder.local.display import summary
+    from builder.output import console, emit_json
+
+    try:
+        record = pipeline.run()
+    except (BuilderError, KeyboardInterrupt):
+        if pipeline.record is not None:
+            if as_json:
+                emit_json(pipeline.record.as_dict())
+            else:
+                console(stderr=True).print(summary(pipeline.record))
+        raise
+    if as_json:
+        emit_json(record.as_dict())
+    else:
+        console(stderr=True).print(summary(record))
+        click.echo(f"built {record.image} {record.version}: {record.artifacts.get('disk', '-')}")
+    return 0
+
+
+def _azure(ctx: Context, image: str, feed: str, as_json: bool) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("builder.packer.build") is None:
+        raise InputError("the Azure target (Packer) is not available in this checkout yet; "
+                         "build locally with --target local", field="--target")
+    from builder.packer.build import build_azure  # type: ignore[import-not-found]
+
+    return build_azure(ctx.catalog, image, feed=feed, state_dir=ctx.state_dir, as_json=as_json)
+
+
+@click.command("boot-test")
+@click.argument("disk", type=click.Path(path_type=Path))
+@click.option("--timeout", type=click.IntRange(10, 3600), default=300, show_default=True,
+              help="Seconds to wait for the boot marker.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=None,
+              help="Where serial.log goes [default: <state>/boot-tests/<disk name>-<time>].")
+@json_option
+@pass_ctx
+def boot_test_command(ctx: Context, disk: Path, timeout: int, work_dir: Path | None, as_json: bool) -> int:
+    """Boot DISK (fixed VHD, qcow2 or raw) under QEMU/OVMF with TCG and wait for the boot marker."""
+    from builder.local.boot import boot_test
+    from builder.output import emit_json
+
+    work = work_dir or ctx.state_dir / "boot-tests" / f"{disk.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not as_json:
+        click.echo(f"booting {disk} (TCG, OVMF; up to {timeout} s) ...", err=True)
+    result = boot_test(disk, work, timeout)
+    if as_json:
+        emit_json(result.as_dict())
+    elif result.ok:
+        click.echo(f"ok: boot marker after {result.seconds:.1f} s (serial log: {result.serial_log})")
+    else:
+        click.echo(f"error: boot test failed: {result.reason} (serial log: {result.serial_log})", err=True)
+    return 0 if result.ok else 1
+
+
+@click.group("cache")
+def cache() -> None:
+    """Inspect and prune the layer cache."""
+
+
+@cache.command("ls")
+@cache_option
+@json_option
+def cache_ls(cache_dir: Path, as_json: bool) -> int:
+    """List layer snapshots: image, layer, key, size, created, last used."""
+    from builder.local.cache import LayerCache
+    from builder.output import console, emit_json, table
+
+    entries = LayerCache(cache_dir).entries()
+    if as_json:
+        emit_json([e.as_dict() for e in entries])
+        return 0
+    if not entries:
+        click.echo(f"no layer snapshots in {cache_dir / 'layers'}")
+        return 0
+    rows = [[e.meta.get("image"), e.meta.get("layer"), e.key, _size(e.meta.get("size", 0)),
+             _when(e.meta.get("created")), _when(e.meta.get("last_used"))] for e in entries]
+    console().print(table(f"layer cache ({cache_dir / 'layers'})",
+                          ["image", "layer", "key", "size", "created", "last used"], rows))
+    return 0
+
+
+@cache.command("prune")
+@cache_option
+@click.option("--all", "everything", is_flag=True, help="Remove every snapshot.")
+@click.option("--image", default=None, help="Only this image's snapshots.")
+@click.option("--older-than", "days", type=click.FloatRange(0), default=None,
+              help="Remove snapshots not used for this many days.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed.")
+@json_option
+def cache_prune(cache_dir: Path, everything: bool, image: str | None, days: float | None, dry_run: bool,
+                as_json: bool) -> int:
+    """Remove stale snapshots (by default those superseded by a newer one of the same image and layer)."""
+    from builder.local.cache import LayerCache
+    from builder.output import emit_json
+
+    layer_cache = LayerCache(cache_dir)
+    if everything:
+        chosen = layer_cache.entries()
+    elif days is not None:
+        cutoff = time.time() - days * 86400
+        chosen = [e for e in layer_cache.entries() if e.meta.get("last_used", 0) < cutoff]
+    else:
+        chosen = layer_cache.stale()
+    if image:
+        chosen = [e for e in chosen if e.meta.get("image") == image]
+    size = sum(e.meta.get("size", 0) for e in chosen)
+    if not dry_run:
+        _, size = layer_cache.prune(chosen)
+    if as_json:
+        emit_json({"dry_run": dry_run, "removed": [e.as_dict() for e in chosen], "bytes": size})
+    else:
+        for entry in chosen:
+            click.echo(f"{'would remove' if dry_run else 'removed'} {entry.meta.get('image')}/"
+                       f"{entry.meta.get('layer')} {entry.key}")
+        click.echo(f"{'would free' if dry_run else 'freed'} {_size(size)}")
+    return 0
+
+
+@click.command("builds")
+@click.argument("image", required=False)
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Newest N builds.")
+@json_option
+@pass_ctx
+def builds(ctx: Context, image: str | None, limit: int, as_json: bool) -> int:
+    """List build history: id, image, status, duration, version and artifacts."""
+    from builder.local.records import history
+    from builder.output import console, emit_json, table
+
+    found = history(ctx.state_dir, image)[-limit:]
+    if as_json:
+        emit_json([r.as_dict() for r in found])
+        return 0
+    if not found:
+        click.echo(f"no builds recorded in {ctx.state_dir / 'builds'}")
+        return 0
+    rows = []
+    for r in reversed(found):
+        failed = next((p.name for p in r.phases if p.status in ("failed", "interrupted")), "")
+        rows.append([r.id, r.image, r.status + (f" ({failed})" if failed else ""), f"{r.duration:.0f}s",
+                     r.version or "", ", ".join(Path(p).name for p in r.artifacts.values())])
+    console().print(table("builds", ["id", "image", "status", "duration", "version", "artifacts"], rows))
+    return 0
+
+
+def _size(num: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if num < 1024 or unit == "GiB":
+            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
+        num /= 1024
+    return f"{num:.1f} GiB"
+
+
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else ""
+
+
+COMMANDS = [build, boot_test_command, cache, builds]

@@ -1,0 +1,431 @@
+"""``builder build IMAGE --target local``: every phase of a local build, in order, with records and cleanup.
+
+base rootfs -> render variables -> converge each layer (resumed from the layer cache) -> verify (static,
+pre-generalize) -> generalize -> verify (hygiene) -> SBOM + manifest -> disk export -> boot test -> publish.
+A failing phase names itself and its log and stops the build (nothing exported or published after it);
+Ctrl-C or SIGTERM stops it too. Either way nothing stays mounted and the build's work tree is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from builder.errors import BuilderError, OperationError
+from builder.layers import LAYERS
+from builder.local import records
+from builder.local.cache import LayerCache
+from builder.local.display import Reporter
+from builder.local.lock import BuildLock
+from builder.rootfs import copy_tree, mounts_under, remove_tree, unmount_all
+
+if TYPE_CHECKING:
+    from builder.catalog.loader import Catalog
+
+DEFAULT_CACHE = Path("/var/tmp/builder-cache")
+
+
+@dataclass
+class BuildOptions:
+    image: str
+    state_dir: Path
+    cache_dir: Path = DEFAULT_CACHE
+    feed: str = "upstream"
+    base_rootfs: Path | None = None
+    mirror: str | None = None
+    use_cache: bool = True
+    verify: bool = True
+    boot: bool = True
+    boot_timeout: float = 300.0
+    publish: bool = True
+    keep_rootfs: bool = False
+    disk_mib: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class State:
+    """What earlier phases hand to later ones."""
+
+    os: str = ""
+    base_key: str = ""
+    base_rootfs: Path | None = None
+    base_source: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    vars_file: Path | None = None
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    verify: dict[str, Any] = field(default_factory=dict)
+    sbom_packages: int = 0
+    disk: dict[str, Any] = field(default_factory=dict)
+    boot: dict[str, Any] = field(default_factory=dict)
+    published: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    def __init__(self, catalog: Catalog, options: BuildOptions, reporter: Reporter | None = None) -> None:
+        self.catalog = catalog
+        self.options = options
+        self.reporter = reporter or Reporter()
+        self.model = catalog.model(options.image)
+        self.cache = LayerCache(options.cache_dir)
+        self.state = State()
+        self.record: records.BuildRecord | None = None
+        self.version = ""
+
+    # -- paths -----------------------------------------------------------------------------------------
+    @property
+    def build_dir(self) -> Path:
+        assert self.record is not None
+        return self.record.directory
+
+    @property
+    def work(self) -> Path:
+        assert self.record is not None
+        return self.options.cache_dir / "work" / self.record.id
+
+    @property
+    def rootfs(self) -> Path:
+        return self.work / "rootfs"
+
+    def log(self, name: str) -> Path:
+        path = self.build_dir / "logs" / f"{name.replace(':', '-')}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- running ---------------------------------------------------------------------------------------
+    def run(self) -> records.BuildRecord:
+        """Run every phase; raises ``OperationError`` (exit 1) or ``KeyboardInterrupt`` (exit 130)."""
+        from builder.registry import LocalRegistry
+        from builder.versioning import next_version
+
+        opts = self.options
+        self.version = next_version(LocalRegistry(opts.state_dir).versions(opts.image))
+        self.record = records.new_build(opts.state_dir, opts.image, opts.as_dict())
+        self.record.version = self.version
+        for name in self.phase_names():
+            self.record.phase(name)
+        self.record.save()
+        lock = BuildLock(opts.state_dir, opts.image, self.record.id)
+        try:
+            lock.acquire()
+        except OperationError as exc:
+            self._finish(records.FAILED, str(exc))
+            raise
+        self.reporter.start(self.record)
+        try:
+            with _sigterm_as_interrupt():
+                for name, step in self.steps():
+                    self._phase(name, step)
+            self._finish(records.SUCCEEDED)
+        except KeyboardInterrupt:
+            terminate_children()
+            self._mark_running(records.INTERRUPTED)
+            self._finish(records.INTERRUPTED, "interrupted")
+            raise
+        except BuilderError as exc:
+            self._mark_running("failed")
+            self._finish(records.FAILED, str(exc), getattr(exc, "log", None))
+            raise
+        except Exception as exc:  # an unexpected bug still leaves a record and no mounts
+            self._mark_running("failed")
+            self._finish(records.FAILED, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self._cleanup()
+            lock.release()
+            self.reporter.stop()
+        return self.record
+
+    def phase_names(self) -> list[str]:
+        return [name for name, _ in self.steps()]
+
+    def steps(self) -> list[tuple[str, Callable[[records.Phase], None]]]:
+        opts = self.options
+        steps: list[tuple[str, Callable[[records.Phase], None]]] = [("base", self.base), ("render", self.render)]
+        steps += [(f"layer:{layer.name}", self._layer_step(index)) for index, layer in enumerate(LAYERS)]
+        if opts.verify:
+            steps.append(("verify", self.verify_pre))
+        steps.append(("generalize", self.generalize))
+        if opts.verify:
+            steps.append(("verify:hygiene", self.verify_hygiene))
+        steps += [("sbom", self.sbom), ("disk", self.disk)]
+        if opts.boot:
+            steps.append(("boot-test", self.boot_test))
+        steps += [("manifest", self.manifest)]
+        if opts.publish:
+            steps.append(("publish", self.publish))
+        return steps
+
+    def _phase(self, name: str, step: Callable[[records.Phase], None]) -> None:
+        assert self.record is not None
+        phase = self.record.phase(name)
+        phase.status = "running"
+        phase.log = str(self.log(name))
+        self.record.save()
+        self.reporter.phase(name)
+        start = time.monotonic()
+        try:
+            step(phase)
+        except OperationError as exc:
+            phase.seconds = time.monotonic() - start
+            log = exc.log or phase.log
+            phase.log = str(log)
+            message = str(exc).removesuffix(f" (log: {exc.log})") if exc.log else str(exc)
+            phase.detail = f"{message[:160]} (log: {log})"
+            raise OperationError(f"phase '{name}' failed: {message}", log) from exc
+        finally:
+            phase.seconds = phase.seconds or time.monotonic() - start
+            if phase.status == "running" and not self._failing():
+                phase.status = "done"
+            self.record.save()
+        self.reporter.phase_done(name)
+
+    @staticmethod
+    def _failing() -> bool:
+        import sys
+
+        return sys.exc_info()[0] is not None
+
+    def _mark_running(self, status: str) -> None:
+        assert self.record is not None
+        for phase in self.record.phases:
+            if phase.status == "running":
+                phase.status = status
+                self.reporter.phase_done(phase.name)
+            elif phase.status == "pending":
+                phase.status = "skipped"
+
+    def _finish(self, status: str, error: str | None = None, log: Path | str | None = None) -> None:
+        assert self.record is not None
+        self.record.status = status
+        self.record.finished = time.time()
+        self.record.error = error
+        self.record.error_log = str(log) if log else None
+        self.record.save()
+
+    def _cleanup(self) -> None:
+        if self.record is None:
+            return
+        unmount_all(self.work)
+        if self.options.keep_rootfs and self.record.status != records.SUCCEEDED and self.rootfs.exists():
+            self.reporter.notice(f"kept the work tree: {self.rootfs}")
+            return
+        if self.work.exists():
+            remove_tree(self.work)
+
+    # -- phases ----------------------------------------------------------------------------------------
+    def base(self, phase: records.Phase) -> None:
+        from builder.local.base import base_from_debootstrap, base_from_user
+
+        opts = self.options
+        log = Path(phase.log or self.log("base"))
+        if opts.base_rootfs:
+            base = base_from_user(opts.base_rootfs, opts.cache_dir, log)
+        else:
+            base = base_from_debootstrap(self.model.os.value, opts.cache_dir, log, opts.mirror, self.reporter.notice)
+        self.state.os, self.state.base_key, self.state.base_rootfs = base.os, base.key, base.rootfs
+        self.state.base_source = base.source
+        phase.detail = f"{base.source} ({base.os}, key {base.key})"
+
+    def render(self, phase: records.Phase) -> None:
+        from builder.render import VARS_FILE, write_render
+
+        self.reporter.update(f"feed {self.options.feed}")
+        out = self.build_dir / "render"
+        written = write_render(self.catalog, self.options.image, "local", out, self.options.feed,
+                               os_override=self.state.os, image_version=self.version,
+                               cache_dir=self.options.cache_dir)
+        self.state.vars_file = out / VARS_FILE
+        import yaml
+
+        self.state.variables = yaml.safe_load(self.state.vars_file.read_text())
+        phase.detail = f"{len(written)} file(s), feed {self.state.variables.get('package_feed')}"
+
+    def _layer_step(self, index: int) -> Callable[[records.Phase], None]:
+        def step(phase: records.Phase) -> None:
+            self.layer(index, phase)
+
+        return step
+
+    def layer(self, index: int, phase: records.Phase) -> None:
+        from builder.local.keys import layer_keys
+
+        layer = LAYERS[index]
+        keys = layer_keys(self.state.base_key, self.state.variables)
+        key = keys[index][1]
+        reuse = self.cache.longest_prefix(keys) if self.options.use_cache else 0
+        info = {"name": layer.name, "key": key, "cached": False}
+        self.state.layers.append(info)
+        if index < reuse:
+            if index == reuse - 1:  # the last cached layer: start the work tree from its snapshot
+                self.reporter.update(f"restoring snapshot {key}")
+                self.cache.restore(key, self.rootfs)
+            info["cached"] = True
+            phase.status = "cached"
+            phase.detail = f"snapshot {key}"
+            return
+        if index == 0 or not self.rootfs.exists():
+            if index != 0:
+                raise OperationError(f"no work tree to converge layer {layer.name} on")
+            self.reporter.update("copying the base root filesystem")
+            assert self.state.base_rootfs is not None
+            copy_tree(self.state.base_rootfs, self.rootfs)
+        self._converge([layer.name], Path(phase.log or self.log(phase.name)), phase)
+        self.reporter.update(f"saving snapshot {key}")
+        self.cache.save(key, self.rootfs, {"image": self.options.image, "layer": layer.name,
+                                           "parent": keys[index - 1][1] if index else self.state.base_key,
+                                           "build": self.record.id if self.record else None,
+                                           "components": {c: v.get("version") for c, v in
+                                                          self.state.variables.get("builder_components", {}).items()
+                                                          if c in layer.components}})
+        phase.detail = f"{phase.detail}; snapshot {key}".lstrip("; ")
+
+    def _converge(self, tags: list[str], log: Path, phase: records.Phase) -> None:
+        from builder.converge import converge
+
+        assert self.state.vars_file is not None
+        result = converge(self.rootfs, self.state.vars_file, log=log, tags=tags, on_task=self.reporter.update)
+        if mounts_under(self.rootfs):
+            unmount_all(self.rootfs)
+        phase.detail = f"{result.tasks} task(s), {result.changed} changed"
+
+    def _verify(self, select: str, phase: records.Phase) -> None:
+        from builder.verify import run_suite
+
+        stem = self.build_dir / f"verify-{select}"
+        result = run_suite(self.catalog, self.options.image, connection="chroot", host=str(self.rootfs),
+                           suite="static", select=select, junit=stem.with_suffix(".xml"),
+                           json_out=stem.with_suffix(".json"), expect_version=self.version,
+                           progress=self.reporter.update)
+        self.state.verify[select] = {"ok": result.ok, "passed": result.passed, "failed": result.failed,
+                                     "skipped": result.skipped, "json": str(stem.with_suffix(".json"))}
+        phase.detail = f"{result.passed} passed, {result.failed} failed, {result.skipped} skipped"
+        if not result.ok:
+            names = ", ".join(c.name for c in result.failures()[:5]) or "no check passed"
+            raise OperationError(f"static verification ({select}) failed: {names}",
+                                 getattr(result, "log", None) or stem.with_suffix(".json"))
+
+    def verify_pre(self, phase: records.Phase) -> None:
+        self._verify("pre-generalize", phase)
+
+    def verify_hygiene(self, phase: records.Phase) -> None:
+        self._verify("hygiene", phase)
+
+    def generalize(self, phase: records.Phase) -> None:
+        from builder.layers import FINAL_ROLES
+
+        self._converge(list(FINAL_ROLES), Path(phase.log or self.log("generalize")), phase)
+
+    @property
+    def artifact_stem(self) -> str:
+        return f"{self.options.image}-{self.version}"
+
+    def sbom(self, phase: records.Phase) -> None:
+        from builder.local.sbom import write_sbom
+
+        assert self.record is not None
+        dest = self.build_dir / f"{self.artifact_stem}.cdx.json"
+        downloads = {name: {**d, "version": self.state.variables.get("builder_components", {}).get(name, {})
+                            .get("version", "")}
+                     for name, d in self.state.variables.get("builder_downloads", {}).items()}
+        self.state.sbom_packages = write_sbom(self.rootfs, dest, self.options.image, self.version, downloads)
+        self.record.artifacts["sbom"] = str(dest)
+        phase.detail = f"{self.state.sbom_packages} dpkg packages"
+
+    def disk(self, phase: records.Phase) -> None:
+        from builder.local.disk import export_disk
+
+        assert self.record is not None
+        result = export_disk(self.rootfs, self.build_dir, self.artifact_stem, Path(phase.log or self.log("disk")),
+                             self.options.disk_mib, step=self.reporter.update)
+        self.state.disk = result.as_dict()
+        self.record.artifacts["disk"] = str(result.vhd)
+        phase.detail = f"{result.vhd.name}, {result.virtual_size // (1024 * 1024)} MiB fixed VHD"
+        if not self.options.keep_rootfs:
+            remove_tree(self.work)  # the tree is in the disk now; free the space before booting
+
+    def boot_test(self, phase: records.Phase) -> None:
+        from builder.local.boot import boot_test, require_boot
+
+        vhd = Path(self.state.disk["vhd"])
+        result = boot_test(vhd, self.build_dir / "boot", self.options.boot_timeout, tick=self.reporter.update)
+        self.state.boot = result.as_dict()
+        phase.log = str(result.serial_log)
+        phase.detail = f"marker after {result.seconds:.0f}s" if result.ok else result.reason
+        require_boot(result)
+
+    def manifest(self, phase: records.Phase) -> None:
+        from builder.local.manifest import write_manifest
+
+        assert self.record is not None
+        path = write_manifest(self, self.build_dir / "manifest.json")
+        self.record.artifacts["manifest"] = str(path)
+        phase.detail = path.name
+
+    def publish(self, phase: records.Phase) -> None:
+        from builder.local.publish import publish
+
+        assert self.record is not None
+        self.state.published = publish(self)
+        phase.detail = self.state.published.get("detail", "")
+
+
+def _children(pid: int) -> list[int]:
+    """Descendants of ``pid`` (from /proc), deepest last."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def terminate_children(grace: float = 5.0) -> None:
+    """Stop the processes this build started (ansible-playbook, pytest, qemu ...) before cleaning up."""
+    import os
+
+    pids = _children(os.getpid())
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.1)
+        for pid in pids:  # reap our own children so they do not linger as zombies
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (CI cancel, ``kill``) takes the same clean-up path as Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
