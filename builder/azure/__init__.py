@@ -1,0 +1,16 @@
+"""Publishing to Azure Compute Gallery with the Azure SDK (and the local ARM emulator).
+
+Python API: ``settings_from_env()``, ``publish_version(catalog, image, source=..., version=..., tags=...,
+settings=..., progress=...)`` -> ``PublishResult``, ``Lifecycle(catalog, image, settings)`` for versions,
+promote, yank and gc; ``tags.provenance(...)`` builds the provenance tags.
+"""
+
+from builder.azure.lifecycle import Lifecycle, VersionInfo
+from builder.azure.progress import Progress
+from builder.azure.publish import PublishResult, publish_version
+from builder.azure.settings import Settings, StaticTokenCredential, settings_from_env
+from builder.azure.source import Source
+from builder.azure.tags import provenance
+
+__all__ = ["Lifecycle", "Progress", "PublishResult", "Settings", "Source", "StaticTokenCredential", "VersionInfo",
+           "provenance", "publish_version", "settings_from_env"]

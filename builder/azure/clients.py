@@ -1,0 +1,40 @@
+"""Compute and Resource Manager clients built from ``Settings`` (endpoint, TLS trust, azure-core RetryPolicy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from builder.azure.settings import Settings
+
+
+def _common(settings: Settings) -> dict[str, Any]:
+    from azure.core.pipeline.policies import RetryPolicy
+
+    kwargs: dict[str, Any] = {
+        # 408/429/500/502/503/504 and connection errors are retried; Retry-After (or retry-after-ms) wins
+        # over the exponential backoff.
+        "retry_policy": RetryPolicy(retry_total=settings.retry_total,
+                                    retry_backoff_factor=settings.retry_backoff_factor,
+                                    retry_backoff_max=settings.retry_backoff_max),
+        "polling_interval": settings.polling_interval,
+        **settings.client_kwargs,
+    }
+    if settings.base_url:
+        kwargs["base_url"] = settings.base_url
+    if settings.cert:
+        kwargs["connection_verify"] = settings.cert
+    return kwargs
+
+
+def compute_client(settings: Settings):
+    """``azure.mgmt.compute.ComputeManagementClient`` for ``settings``."""
+    from azure.mgmt.compute import ComputeManagementClient
+
+    return ComputeManagementClient(settings.get_credential(), settings.subscription_id, **_common(settings))
+
+
+def resource_client(settings: Settings):
+    """``azure.mgmt.resource.resources.ResourceManagementClient`` for ``settings``."""
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    return ResourceManagementClient(settings.get_credential(), settings.subscription_id, **_common(settings))

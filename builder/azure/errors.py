@@ -1,0 +1,48 @@
+"""Turn Azure SDK exceptions into builder errors that name the ARM error code and message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from builder.errors import OperationError
+
+
+def arm_code(exc: Exception) -> str | None:
+    error = getattr(exc, "error", None)
+    return getattr(error, "code", None) if error is not None else None
+
+
+def describe(exc: Exception) -> str:
+    """``Code: message`` of an ARM error (first line only), else the exception text."""
+    error = getattr(exc, "error", None)
+    if error is not None and getattr(error, "code", None):
+        message = (getattr(error, "message", "") or "").strip().splitlines()[0:1]
+        return f"{error.code}: {message[0] if message else ''}".rstrip(": ")
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@contextmanager
+def arm_errors(action: str) -> Iterator[None]:
+    """Re-raise SDK/identity failures while doing ``action`` as OperationError (exit 1, no traceback)."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        yield
+    except ClientAuthenticationError as exc:
+        raise OperationError(f"{action}: authentication failed ({describe(exc)}); sign in with `az login`, "
+                             "workload identity (OIDC) or a managed identity") from None
+    except HttpResponseError as exc:
+        raise OperationError(f"{action}: {describe(exc)}") from None
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise OperationError(f"{action}: cannot reach Azure Resource Manager ({describe(exc)})") from None
+    except Exception as exc:  # azure-identity raises its own CredentialUnavailableError
+        if type(exc).__name__ == "CredentialUnavailableError":
+            raise OperationError(f"{action}: no Azure credential available ({describe(exc)})") from None
+        raise

@@ -1,0 +1,171 @@
+"""Version lifecycle in the gallery: list, promote (make eligible for latest), yank, garbage-collect."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from builder.azure import tags as T
+from builder.azure.clients import compute_client
+from builder.azure.errors import arm_errors
+from builder.azure.gallery import Destination
+from builder.azure.progress import Progress, ProgressCallback, ignore
+from builder.azure.settings import Settings
+from builder.catalog.loader import Catalog
+from builder.errors import InputError, OperationError
+from builder.versioning import require_valid, sort_key
+
+BUSY = ("Creating", "Updating", "Deleting", "Migrating")
+
+
+@dataclass
+class VersionInfo:
+    version: str
+    provisioning_state: str
+    state: str  # live | staged | yanked | expired | failed | in-progress
+    latest: bool
+    exclude_from_latest: bool
+    end_of_life_date: str | None
+    published_date: str | None
+    regions: list[str]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _parse(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _info(resource: dict[str, Any], now: dt.datetime) -> VersionInfo:
+    props = resource.get("properties") or {}
+    profile = props.get("publishingProfile") or {}
+    tags = resource.get("tags") or {}
+    provisioning = props.get("provisioningState", "Unknown")
+    eol = profile.get("endOfLifeDate")
+    excluded = bool(profile.get("excludeFromLatest"))
+    eol_at = _parse(eol)
+    if provisioning in BUSY:
+        state = "in-progress"
+    elif provisioning != "Succeeded":
+        state = "failed"
+    elif T.YANKED in tags:
+        state = "yanked"
+    elif eol_at is not None and eol_at <= now:
+        state = "expired"
+    else:
+        state = "staged" if excluded else "live"
+    return VersionInfo(version=resource["name"], provisioning_state=provisioning, state=state, latest=False,
+                       exclude_from_latest=excluded, end_of_life_date=eol, published_date=profile.get("publishedDate"),
+                       regions=[r.get("name") for r in profile.get("targetRegions") or []], tags=tags)
+
+
+class Lifecycle:
+    """Operations on the versions of one catalog image's gallery definition."""
+
+    def __init__(self, catalog: Catalog, image_name: str, settings: Settings,
+                 progress: ProgressCallback = ignore) -> None:
+        self.image = catalog.model(image_name)
+        self.dest = Destination.of(self.image)
+        self.compute = compute_client(settings)
+        self.progress = progress
+
+    def _args(self, version: str | None = None) -> tuple[str, ...]:
+        d = self.dest
+        base = (d.resource_group, d.gallery, d.definition)
+        return (*base, version) if version else base
+
+    def versions(self) -> list[VersionInfo]:
+        """All versions, newest first; ``latest`` marks what Azure resolves ``latest`` to."""
+        with arm_errors(f"listing versions of {self.dest.definition}"):
+            items = [v.as_dict() for v in self.compute.gallery_image_versions.list_by_gallery_image(*self._args())]
+        now = _now()
+        infos = sorted((_info(i, now) for i in items), key=lambda v: sort_key(v.version), reverse=True)
+        for info in infos:
+            if not info.exclude_from_latest and info.provisioning_state == "Succeeded":
+                info.latest = True
+                break
+        return infos
+
+    def get(self, version: str) -> dict[str, Any]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        require_valid(version)
+        with arm_errors(f"reading version {version}"):
+            try:
+                return self.compute.gallery_image_versions.get(*self._args(version),
+                                                               expand="ReplicationStatus").as_dict()
+            except ResourceNotFoundError:
+                raise InputError(f"version {version} of {self.image.name} not found in gallery "
+                                 f"{self.dest.gallery}/{self.dest.definition}", field="version") from None
+
+    def _update(self, version: str, tags: dict[str, str], profile: dict[str, Any]) -> dict[str, Any]:
+        with arm_errors(f"updating version {version}"):
+            return self.compute.gallery_image_versions.begin_update(
+                *self._args(version), {"tags": tags, "properties": {"publishingProfile": profile}}).result().as_dict()
+
+    def promote(self, version: str, force: bool = False) -> VersionInfo:
+        """Make ``version`` eligible for ``latest``; it must be Succeeded and fully replicated, and verified
+        (unless ``force``), and not yanked (unless ``force``)."""
+        resource = self.get(version)
+        props = resource["properties"]
+        tags = dict(resource.get("tags") or {})
+        if props.get("provisioningState") != "Succeeded":
+            raise OperationError(f"version {version} is {props.get('provisioningState')}; only a Succeeded version "
+                                 "can be promoted")
+        replication = (props.get("replicationStatus") or {}).get("aggregatedState")
+        if replication != "Completed":
+            raise OperationError(f"version {version} replication is {replication}; re-run publish to finish it first")
+        verification = tags.get(T.VERIFICATION, "missing")
+        if verification != T.VERIFIED and not force:
+            raise OperationError(f"version {version} verification is '{verification}'; promote only verified "
+                                 "versions (or pass --force)")
+        if T.YANKED in tags and not force:
+            raise OperationError(f"version {version} was yanked ({tags[T.YANKED]}); pass --force to promote it")
+        tags.pop(T.YANKED, None)
+        tags.pop(T.YANKED_AT, None)
+        tags[T.PROMOTED_AT] = _now().isoformat(timespec="seconds")
+        self.progress(Progress("promote", f"promoting {version}"))
+        return _info(self._update(version, tags, {"excludeFromLatest": False}), _now())
+
+    def yank(self, version: str, reason: str) -> VersionInfo:
+        """Exclude ``version`` from latest, end its life now and record why."""
+        if not reason.strip():
+            raise InputError("a reason is required", field="--reason")
+        resource = self.get(version)
+        tags = dict(resource.get("tags") or {})
+        now = _now()
+        tags[T.YANKED] = reason.strip()[:T.MAX_VALUE]
+        tags[T.YANKED_AT] = now.isoformat(timespec="seconds")
+        self.progress(Progress("yank", f"yanking {version}"))
+        return _info(self._update(version, tags, {"excludeFromLatest": True, "endOfLifeDate": now.isoformat()}), now)
+
+    def gc(self, keep: int, dry_run: bool = False) -> list[dict[str, str]]:
+        """Delete excluded or expired versions older than the newest ``keep``; never the current latest or one
+        still in progress. Returns ``[{version, reason}]`` (deleted, or to delete with ``dry_run``)."""
+        if keep < 0:
+            raise InputError(f"--keep must be >= 0, got {keep}", field="--keep")
+        doomed = []
+        for info in self.versions()[keep:]:
+            if info.latest or info.state == "in-progress":
+                continue
+            if info.state in ("expired", "yanked", "failed") or info.exclude_from_latest:
+                doomed.append({"version": info.version, "reason": info.state})
+        if dry_run or not doomed:
+            return doomed
+        with arm_errors("deleting versions"):
+            pollers = [(d["version"], self.compute.gallery_image_versions.begin_delete(*self._args(d["version"])))
+                       for d in doomed]
+            for version, poller in pollers:
+                self.progress(Progress("gc", f"deleting {version}"))
+                poller.result()
+        return doomed

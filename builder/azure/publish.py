@@ -1,0 +1,266 @@
+"""Publish a gallery image version: ensure the definition, create the version, wait per region, verify replication.
+
+Idempotent and resumable: an existing version from the same source is a no-op (or, while still Creating, is
+waited for; when Failed, is retried); another source is an error unless ``force``. Creation sends
+``If-None-Match: *`` so of two concurrent publishes of one version exactly one wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from builder.azure.clients import compute_client, resource_client
+from builder.azure.errors import arm_code, arm_errors, describe
+from builder.azure.gallery import Destination, ensure_definition
+from builder.azure.progress import Progress, ProgressCallback, ignore
+from builder.azure.settings import Settings
+from builder.azure.source import Source
+from builder.azure.tags import version_tags
+from builder.catalog.loader import Catalog
+from builder.catalog.reference_data import normalise_region, regions
+from builder.catalog.schema import Image
+from builder.errors import InputError, OperationError
+from builder.versioning import next_version, require_valid
+
+BUSY = ("Creating", "Updating", "Migrating")
+AUTO_NUMBER_ATTEMPTS = 5
+
+
+@dataclass
+class PublishResult:
+    image: str
+    version: str
+    id: str
+    regions: dict[str, str]
+    exclude_from_latest: bool
+    end_of_life_date: str | None
+    tags: dict[str, str]
+    action: str  # created | resumed | retried | replaced | unchanged
+    seconds: float = 0.0
+    source: str = ""
+    definition: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "definition"}
+
+
+def target_regions(image: Image, override: list[tuple[str, int]] | None = None) -> list[dict[str, Any]]:
+    """``publishingProfile.targetRegions`` from the catalog (or an override), names checked."""
+    g = image.gallery
+    wanted = override if override is not None else [(r.name, r.replicas) for r in g.target_regions]
+    out = []
+    for name, replicas in wanted:
+        short = normalise_region(name)
+        if short is None:
+            raise InputError(f"unknown region '{name}' (known: {', '.join(sorted(regions()))})", field="region")
+        if replicas < 1:
+            raise InputError(f"replica count for '{name}' must be >= 1, got {replicas}", field="region")
+        entry: dict[str, Any] = {"name": short, "regionalReplicaCount": replicas}
+        catalog_region = next((r for r in g.target_regions if normalise_region(r.name) == short), None)
+        if catalog_region and catalog_region.storage_account_type:
+            entry["storageAccountType"] = catalog_region.storage_account_type.value
+        out.append(entry)
+    return out
+
+
+def end_of_life(image: Image, today: dt.date | None = None) -> str:
+    g = image.gallery
+    day = g.end_of_life_date or (today or dt.datetime.now(dt.UTC).date()) + dt.timedelta(days=g.end_of_life_days)
+    return dt.datetime.combine(day, dt.time(), dt.UTC).isoformat()
+
+
+def version_body(image: Image, dest: Destination, source: Source, tags: dict[str, str],
+                 regions_: list[dict[str, Any]]) -> dict[str, Any]:
+    g = image.gallery
+    return {
+        "location": dest.location,
+        "tags": tags,
+        "properties": {
+            "storageProfile": source.storage_profile(),
+            "publishingProfile": {
+                "targetRegions": regions_,
+                "replicaCount": 1,
+                "storageAccountType": g.storage_account_type.value,
+                "replicationMode": g.replication_mode,
+                "excludeFromLatest": g.staging.exclude_from_latest,
+                "endOfLifeDate": end_of_life(image),
+            },
+        },
+    }
+
+
+class Publisher:
+    """One publish run: clients, destination and progress reporting."""
+
+    def __init__(self, catalog: Catalog, image_name: str, settings: Settings, progress: ProgressCallback) -> None:
+        self.entry = catalog.get(image_name)
+        self.image = catalog.model(image_name)
+        self.settings = settings
+        self.progress = progress
+        self.dest = Destination.of(self.image)
+        self.compute = compute_client(settings)
+        self.resources = resource_client(settings)
+
+    def say(self, message: str, stage: str = "ensure") -> None:
+        self.progress(Progress(stage, message))
+
+    # -------------------------------------------------------------- reading
+
+    def get(self, version: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        d = self.dest
+        with arm_errors(f"reading version {version}"):
+            try:
+                return self.compute.gallery_image_versions.get(d.resource_group, d.gallery, d.definition, version,
+                                                               expand="ReplicationStatus").as_dict()
+            except ResourceNotFoundError:
+                return None
+
+    def existing_versions(self) -> list[str]:
+        d = self.dest
+        with arm_errors("listing versions"):
+            return [v.name for v in self.compute.gallery_image_versions.list_by_gallery_image(
+                d.resource_group, d.gallery, d.definition)]
+
+    def report(self, resource: dict[str, Any]) -> dict[str, tuple[str, int]]:
+        status = (resource.get("properties") or {}).get("replicationStatus") or {}
+        regions_ = {s["region"]: (s.get("state", "Unknown"), int(s.get("progress") or 0))
+                    for s in status.get("summary") or []}
+        if regions_:
+            self.progress(Progress("replicate", resource["properties"].get("provisioningState", ""), regions_))
+        return regions_
+
+    # -------------------------------------------------------------- writing
+
+    def create(self, version: str, body: dict[str, Any], only_if_absent: bool):
+        d = self.dest
+        headers = {"If-None-Match": "*"} if only_if_absent else {}
+        return self.compute.gallery_image_versions.begin_create_or_update(
+            d.resource_group, d.gallery, d.definition, version, body, headers=headers)
+
+    def delete(self, version: str) -> None:
+        d = self.dest
+        with arm_errors(f"deleting version {version}"):
+            self.compute.gallery_image_versions.begin_delete(d.resource_group, d.gallery, d.definition,
+                                                             version).result()
+
+    def wait_poller(self, poller, version: str) -> None:
+        """Wait for the SDK's long-running operation, showing per-region progress meanwhile."""
+        while not poller.done():
+            poller.wait(self.settings.progress_interval)
+            if not poller.done():
+                current = self.get(version)
+                if current:
+                    self.report(current)
+        with arm_errors(f"publishing version {version}"):
+            poller.result()
+
+    def wait_existing(self, version: str) -> dict[str, Any]:
+        """Wait for a version another (interrupted) run started, by reading its provisioningState."""
+        while True:
+            current = self.get(version)
+            if current is None:
+                raise OperationError(f"version {version} disappeared while waiting for it (deleted elsewhere?)")
+            self.report(current)
+            if current["properties"].get("provisioningState") not in BUSY:
+                return current
+            time.sleep(max(self.settings.progress_interval, 0.05))
+
+
+def _check_replication(version: str, resource: dict[str, Any], wanted: list[dict[str, Any]]) -> dict[str, str]:
+    props = resource.get("properties") or {}
+    state = props.get("provisioningState")
+    status = props.get("replicationStatus") or {}
+    summary = {s["region"]: s.get("state", "Unknown") for s in status.get("summary") or []}
+    expected = {regions()[r["name"]] for r in wanted}
+    failed = {r: s for r, s in summary.items() if s != "Completed"}
+    missing = expected - set(summary)
+    if state != "Succeeded" or status.get("aggregatedState") != "Completed" or failed or missing:
+        parts = [f"{r}: {s}" for r, s in sorted(failed.items())] + [f"{r}: not replicated" for r in sorted(missing)]
+        raise OperationError(f"version {version} is {state}, replication {status.get('aggregatedState', 'Unknown')}"
+                             + (f" ({'; '.join(parts)})" if parts else "")
+                             + "; re-run the same publish to retry the failed regions")
+    return summary
+
+
+def publish_version(catalog: Catalog, image_name: str, *, source: Source, version: str | None = None,
+                    tags: dict[str, str] | None = None, settings: Settings, progress: ProgressCallback = ignore,
+                    force: bool = False, regions_override: list[tuple[str, int]] | None = None) -> PublishResult:
+    """Publish ``image_name`` from ``source`` as ``version`` (None: the gallery's next ``YYYY.MMDD.N``)."""
+    from azure.core.exceptions import HttpResponseError
+
+    started = time.monotonic()
+    if version is not None:
+        require_valid(version)
+    pub = Publisher(catalog, image_name, settings, progress)
+    wanted_regions = target_regions(pub.image, regions_override)
+    all_tags = version_tags(pub.image, tags or {})
+    body = version_body(pub.image, pub.dest, source, all_tags, wanted_regions)
+    definition = ensure_definition(pub.compute, pub.resources, pub.entry, pub.image, pub.dest, pub.say)
+
+    auto = version is None
+    action = "created"
+    for _attempt in range(AUTO_NUMBER_ATTEMPTS):
+        name = version or next_version(pub.existing_versions())
+        existing = pub.get(name)
+        only_if_absent = True
+        if existing is not None:
+            same = source.same_as(Source.from_storage_profile(existing["properties"].get("storageProfile") or {}))
+            state = existing["properties"].get("provisioningState")
+            if not same and not force:
+                raise OperationError(f"version {name} already exists from a different source; choose another "
+                                     "--version or pass --force to replace it")
+            if not same:
+                pub.say(f"deleting version {name} (different source, --force)", "replace")
+                pub.delete(name)
+                action = "replaced"
+            elif state in BUSY:
+                pub.say(f"version {name} is {state}: resuming the wait", "resume")
+                existing = pub.wait_existing(name)
+                action = "resumed"
+                if existing["properties"].get("provisioningState") == "Succeeded":
+                    return _finish(pub, name, existing, wanted_regions, action, started, source, definition)
+                only_if_absent = False
+                action = "retried"
+            elif state == "Succeeded" and (existing["properties"].get("replicationStatus") or {}).get(
+                    "aggregatedState") == "Completed":
+                pub.say(f"version {name} already published from this source: nothing to do", "done")
+                return _finish(pub, name, existing, wanted_regions, "unchanged", started, source, definition)
+            else:
+                pub.say(f"version {name} is {state}: retrying", "retry")
+                only_if_absent = False
+                action = "retried"
+        pub.say(f"creating version {name} from {source.describe()} in "
+                f"{', '.join(regions()[r['name']] for r in wanted_regions)}", "create")
+        with arm_errors(f"creating version {name}"):
+            try:
+                poller = pub.create(name, body, only_if_absent)
+            except HttpResponseError as exc:
+                if arm_code(exc) not in ("PreconditionFailed", "OperationNotAllowed"):
+                    raise
+                if not auto:
+                    raise OperationError(f"version {name} is being published concurrently by another run "
+                                         f"({describe(exc)}); this run stops") from None
+                pub.say(f"version {name} was taken concurrently; trying the next number", "create")
+                continue
+        pub.wait_poller(poller, name)
+        return _finish(pub, name, pub.get(name) or {}, wanted_regions, action, started, source, definition)
+    raise OperationError(f"no free version number after {AUTO_NUMBER_ATTEMPTS} attempts (concurrent publishes?)")
+
+
+def _finish(pub: Publisher, name: str, resource: dict[str, Any], wanted: list[dict[str, Any]], action: str,
+            started: float, source: Source, definition: dict[str, Any]) -> PublishResult:
+    summary = _check_replication(name, resource, wanted)
+    pub.report(resource)
+    props = resource["properties"]
+    profile = props.get("publishingProfile") or {}
+    pub.progress(Progress("done", f"version {name} {action}"))
+    resource_id = resource.get("id") or pub.dest.version_id(pub.settings.subscription_id, name)
+    return PublishResult(image=pub.image.name, version=name, id=resource_id, regions=summary,
+        exclude_from_latest=bool(profile.get("excludeFromLatest")),
+        end_of_life_date=profile.get("endOfLifeDate"), tags=resource.get("tags") or {}, action=action,
+        seconds=round(time.monotonic() - started, 3), source=source.describe(), definition=definition)
