@@ -59,7 +59,9 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list | tuple | set):
-        return ", ".join(_text(v) for v in value) if value else "(none)"
+        items = [_text(v) for v in value]
+        more = f" ... ({len(items) - 10} more)" if len(items) > 10 else ""
+        return ", ".join(items[:10]) + more if items else "(none)"
     return json.dumps(value, default=str) if isinstance(value, dict) else str(value)
 
 
@@ -135,4 +137,4 @@ def _short_failure(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
     first = text.strip().splitlines()[0] if text.strip() else "failed"
-    return first.removeprefix("AssertionError: ")[:500]
+    return first.removeprefix("AssertionError: ").removeprefix("Failed: ")[:500]
