@@ -234,7 +234,9 @@ class EmulatorServer:
         self.httpd.serve_forever()
 
     def stop(self) -> None:
+        if self._thread is None:
+            return
         self.httpd.shutdown()
         self.httpd.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._thread.join(timeout=5)
+        self._thread = None
