@@ -1,0 +1,68 @@
+"""``builder build IMAGE --target azure``: version, layered base versions, live progress, the build record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+from builder.catalog.loader import Catalog
+from builder.packer.events import Event
+
+
+def base_versions(catalog: Catalog, image_name: str, state_dir: Path) -> dict[str, str]:
+    """Latest locally recorded version of each catalog image below ``image_name`` (layered builds)."""
+    from builder.packer.chain import chain, registry_lookup
+
+    lookup = registry_lookup(state_dir)
+    found = {}
+    for link in chain(catalog, image_name)[:-1]:
+        latest = lookup(link) if lookup else None
+        if latest:
+            found[link] = latest[0]
+    return found
+
+
+def printer(quiet: bool):
+    """Progress on stderr: Packer's say/error lines, the messages of provisioners in grey."""
+
+    def show(event: Event) -> None:
+        if quiet or not event.text:
+            return
+        if event.kind == "command":
+            click.echo(event.text)
+        elif event.kind == "error":
+            click.secho(event.text, fg="red", err=True)
+        elif event.kind == "say":
+            click.echo(event.text, err=True)
+        elif event.kind == "message":
+            click.secho(event.text, dim=True, err=True)
+
+    return show
+
+
+def build_azure(catalog: Catalog, image: str, *, feed: str = "upstream", state_dir: Path, as_json: bool = False,
+                dry_run: bool = False, on_error: str = "cleanup", timeout_minutes: int | None = None,
+                quiet: bool = False, **options: Any) -> int:
+    """Run ``azure_build`` for the CLI: out dir ``<state>/azure/<image>-<version>``; JSON record with ``--json``."""
+    from builder.output import emit_json
+    from builder.packer.azure import azure_build
+    from builder.registry import LocalRegistry
+    from builder.versioning import next_version
+
+    version = options.pop("image_version", None) or next_version(LocalRegistry(state_dir).versions(image))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    out_dir = state_dir / "azure" / f"{image}-{version}-{stamp}"
+    artifact = azure_build(catalog, image, out_dir=out_dir.resolve(), on_event=printer(quiet or as_json),
+                           dry_run=dry_run, on_error=on_error, feed=feed, image_version=version,
+                           timeout=timeout_minutes * 60 if timeout_minutes else None,
+                           base_versions=base_versions(catalog, image, state_dir), **options)
+    if as_json:
+        emit_json(artifact.as_dict())
+    elif dry_run:
+        click.echo(f"# dry run: files rendered in {out_dir}", err=True)
+    else:
+        click.echo(f"built {image} {version} on Azure: {artifact.artifact_id}")
+    return 0

@@ -1,0 +1,139 @@
+"""Layered builds: the inputs digest of each link of an image's base chain and whether it needs rebuilding.
+
+A link's digest covers its resolved catalog entry, the facts of its SKUs, every shared build input
+(``builder.matrix.SHARED_INPUTS``: Ansible content, the Packer template, package table, ...) and the digest of
+the link below it. It is stamped on the image as the ``builder_inputs_digest`` tag; a link needs rebuilding
+when its digest differs from the tag of its latest published version.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from builder.catalog.loader import Catalog
+from builder.matrix import SHARED_INPUTS
+
+DIGEST_TAG = "builder_inputs_digest"
+REPO = Path(__file__).resolve().parents[2]
+
+# name -> (latest published version, its digest tag or None); None when the image was never published.
+PublishedLookup = Callable[[str], tuple[str, str | None] | None]
+
+
+@dataclass(frozen=True)
+class Link:
+    image: str
+    digest: str
+    base: str  # what this link is built on: "marketplace ...", "gallery ...", "image <name>"
+    published_version: str | None = None
+    published_digest: str | None = None
+    status: str = "unknown"  # rebuild | up-to-date | unknown (no gallery record to compare with)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "digest": self.digest, "base": self.base,
+                "published_version": self.published_version, "published_digest": self.published_digest,
+                "status": self.status}
+
+
+@functools.lru_cache(maxsize=8)
+def shared_inputs_digest(repo: Path = REPO) -> str:
+    """sha256 over the paths and contents of every shared build input file under ``repo``."""
+    h = hashlib.sha256()
+    for prefix in SHARED_INPUTS:
+        root = repo / prefix
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            rel = path.relative_to(repo)
+            if not path.exists() or any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+                continue
+            h.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def inputs_digest(catalog: Catalog, name: str, repo: Path = REPO) -> str:
+    """The inputs digest of catalog image ``name`` (includes the digests of the images below it)."""
+    return _digest(catalog, name, repo, ())
+
+
+def _digest(catalog: Catalog, name: str, repo: Path, seen: tuple[str, ...]) -> str:
+    model = catalog.model(name)
+    data = model.model_dump(mode="json", exclude={"description"})
+    skus = {s: catalog.skus[s].model_dump(mode="json") for s in sorted({*model.target_skus, model.build.vm_size})
+            if s in catalog.skus}
+    below = ""
+    if model.base.image and model.base.image not in seen:
+        below = _digest(catalog, model.base.image, repo, (*seen, name))
+    payload = json.dumps({"image": data, "skus": skus, "shared": shared_inputs_digest(repo), "base": below},
+                         sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def describe(catalog: Catalog, name: str) -> str:
+    base = catalog.model(name).base
+    if base.image:
+        return f"image {base.image}"
+    if base.gallery_image_id:
+        return f"gallery {base.gallery_image_id}"
+    m = base.marketplace
+    return f"marketplace {m.publisher}:{m.offer}:{m.sku}:{m.version}" if m else "-"
+
+
+def chain(catalog: Catalog, name: str) -> list[str]:
+    """The bottom link first: ``[gpu-base, ndh100-train-layered]``."""
+    links = [name]
+    current = catalog.model(name)
+    while current.base.image and current.base.image not in links:
+        links.append(current.base.image)
+        current = catalog.model(current.base.image)
+    return list(reversed(links))
+
+
+def chain_status(catalog: Catalog, name: str, published: PublishedLookup | None = None,
+                 repo: Path = REPO) -> list[Link]:
+    """Every link of ``name``'s chain, bottom first, with its digest and rebuild status.
+
+    ``published`` is None when no gallery is configured: every status is then ``unknown``. A link never
+    published, or whose latest version carries another digest, is ``rebuild``.
+    """
+    out = []
+    for link in chain(catalog, name):
+        digest = inputs_digest(catalog, link, repo)
+        found = published(link) if published else None
+        if published is None:
+            status = "unknown"
+        elif found is None or found[1] != digest:
+            status = "rebuild"
+        else:
+            status = "up-to-date"
+        out.append(Link(link, digest, describe(catalog, link), found[0] if found else None,
+                        found[1] if found else None, status))
+    return out
+
+
+def registry_lookup(state_dir: Path) -> PublishedLookup | None:
+    """Published versions from the local registry (``<state>/registry.json``); None when there is none."""
+    from builder.registry import LocalRegistry
+    from builder.versioning import sort_key
+
+    registry = LocalRegistry(state_dir)
+    if not registry.path.exists():
+        return None
+    images = registry.load().get("images", {})
+
+    def lookup(name: str) -> tuple[str, str | None] | None:
+        versions = images.get(name) or {}
+        valid = [v for v in versions if all(p.isdigit() for p in v.split("."))]
+        if not valid:
+            return None
+        latest = max(valid, key=sort_key)
+        entry = versions[latest] or {}
+        tags = entry.get("tags") or {}
+        return latest, tags.get(DIGEST_TAG) or entry.get("inputs_digest")
+
+    return lookup
