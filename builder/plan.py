@@ -8,6 +8,7 @@ from builder.catalog.loader import Catalog
 from builder.catalog.schema import Image
 from builder.layers import FINAL_ROLES, LAYERS
 from builder.packages import packages_for
+from builder.packer.chain import PublishedLookup, chain_status
 
 LOCAL_SUITES = {"ubuntu2204": "jammy", "ubuntu2404": "noble", "debian12": "bookworm"}
 
@@ -42,7 +43,9 @@ def describe_base(image: Image) -> str:
     return f"catalog image {base.image} (its latest gallery version)"
 
 
-def make_plan(catalog: Catalog, image: Image, target: str, next_version: str) -> dict[str, Any]:
+def make_plan(catalog: Catalog, image: Image, target: str, next_version: str,
+              published: PublishedLookup | None = None) -> dict[str, Any]:
+    """``published``: latest gallery version + digest tag per image (None: no gallery, rebuild status unknown)."""
     comps = image.components.model_dump(exclude_none=True)
     packages = packages_for(comps)
     layers = []
@@ -78,6 +81,7 @@ def make_plan(catalog: Catalog, image: Image, target: str, next_version: str) ->
             "exclude_from_latest": g.staging.exclude_from_latest,
         },
         "next_version": next_version,
+        "chain": [link.as_dict() for link in chain_status(catalog, image.name, published)],
     }
     if target == "local":
         plan["build"] = {

@@ -126,8 +126,10 @@ def plan(ctx: Context, image: str, target: str, as_json: bool) -> int:
     errors = [p for p in check_image(catalog.get(image), catalog) if p.severity == "error"]
     if errors:
         raise InputError(errors)
+    from builder.packer.chain import registry_lookup
+
     version = next_version(LocalRegistry(ctx.state_dir).versions(image))
-    result = make_plan(catalog, model, target, version)
+    result = make_plan(catalog, model, target, version, registry_lookup(ctx.state_dir))
     if as_json:
         emit_json(result)
         return 0
@@ -149,6 +151,13 @@ def plan(ctx: Context, image: str, target: str, as_json: bool) -> int:
               f"staged with excludeFromLatest={str(d['exclude_from_latest']).lower()}")
     out.print(f"build: {', '.join(f'{k}={v}' for k, v in result['build'].items())}")
     out.print(f"next version: [bold]{result['next_version']}[/]")
+    if len(result["chain"]) > 1 or target == "azure":
+        links = [[link["image"], link["base"], link["digest"][:12], link["published_version"] or "-",
+                  (link["published_digest"] or "-")[:12], link["status"]] for link in result["chain"]]
+        out.print(table("build chain (bottom first)", ["image", "built on", "inputs digest", "latest published",
+                                                       "its digest", "status"], links))
+        if all(link["status"] == "unknown" for link in result["chain"]):
+            out.print("status unknown: no gallery record to compare with (nothing published from this state dir)")
     return 0
 
 
