@@ -1,0 +1,89 @@
+"""Build lock, build records and history, progress reporters, preflight messages."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from builder.errors import InputError, OperationError
+from builder.local import records
+from builder.local.display import LineReporter, LiveReporter, summary
+from builder.local.lock import BuildLock
+from builder.local.pipeline import BuildOptions
+from builder.local.preflight import preflight
+
+
+def test_second_lock_on_the_same_image_is_refused(tmp_path):
+    with BuildLock(tmp_path, "img", "build-1"):
+        with pytest.raises(OperationError) as refused:
+            BuildLock(tmp_path, "img", "build-2").acquire()
+        assert "another build of img is running (build build-1" in str(refused.value)
+        with BuildLock(tmp_path, "other", "build-3"):  # another image may build meanwhile
+            pass
+    with BuildLock(tmp_path, "img", "build-4"):  # released on exit
+        pass
+
+
+def test_records_round_trip_and_history(tmp_path):
+    first = records.new_build(tmp_path, "img", {"feed": "stand-in"})
+    first.phase("base").status = "done"
+    first.status = records.SUCCEEDED
+    first.finished = first.started + 12
+    first.artifacts["disk"] = "/x/img.vhd"
+    first.save()
+    second = records.new_build(tmp_path, "other")
+    loaded = records.load(first.directory)
+    assert loaded.status == "succeeded" and loaded.phases[0].name == "base" and loaded.duration == 12
+    assert [r.id for r in records.history(tmp_path)] == [first.id, second.id]
+    assert [r.id for r in records.history(tmp_path, "other")] == [second.id]
+    assert json.loads((first.directory / "build.json").read_text())["options"] == {"feed": "stand-in"}
+
+
+def _record(tmp_path):
+    record = records.new_build(tmp_path, "img")
+    for name in ("base", "layer:gpu", "disk"):
+        record.phase(name)
+    record.phase("base").status = "done"
+    record.phase("base").seconds = 1.5
+    record.phase("layer:gpu").status = "running"
+    return record
+
+
+def test_line_reporter_prints_phases_and_tasks(tmp_path):
+    stream = io.StringIO()
+    reporter = LineReporter(stream)
+    record = _record(tmp_path)
+    reporter.start(record)
+    reporter.phase("layer:gpu")
+    reporter.update("nvidia_driver : Install the driver")
+    record.phase("layer:gpu").status = "done"
+    reporter.phase_done("layer:gpu")
+    out = stream.getvalue()
+    assert "layer:gpu: started" in out and "nvidia_driver : Install the driver" in out
+    assert "layer:gpu: done in" in out
+
+
+def test_live_table_shows_phase_elapsed_and_current_task(tmp_path):
+    reporter = LiveReporter()
+    reporter.record = _record(tmp_path)
+    reporter.phase("layer:gpu")
+    reporter.update("cuda : Install the toolkit")
+    reporter.console.begin_capture()
+    reporter.console.print(reporter._render())
+    text = reporter.console.end_capture()
+    assert "layer:gpu" in text and "running" in text and "cuda : Install the toolkit" in text
+    assert "pending" in text and "1.5s" in text
+    reporter.console.begin_capture()
+    reporter.console.print(summary(reporter.record))
+    assert "base" in reporter.console.end_capture()
+
+
+def test_preflight_names_what_is_missing(tmp_path):
+    options = BuildOptions(image="img", state_dir=tmp_path, base_rootfs=tmp_path / "nope.tar")
+    with pytest.raises(InputError) as problem:
+        preflight(options, euid=1000)
+    text = str(problem.value)
+    assert "user: local builds need root" in text and "sudo" in text
+    assert "--base-rootfs: no such file or folder" in text
