@@ -53,17 +53,21 @@ def _feed(value: str) -> str:
 @cache_option
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--dry-run", is_flag=True, help="Azure target: render and show the Packer commands only.")
 @pass_ctx
 def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: Path | None, mirror: str | None,
           no_cache: bool, no_boot_test: bool, boot_timeout: int, no_publish: bool, keep_rootfs: bool,
-          disk_mib: int | None, cache_dir: Path, as_json: bool, quiet: bool) -> int:
+          disk_mib: int | None, cache_dir: Path, as_json: bool, quiet: bool, dry_run: bool) -> int:
     """Build IMAGE end to end: rootfs, converge (layer cache), verify, generalize, disk, boot test, publish."""
     feed = _feed(feed)
     target = target or default_target()
     catalog = ctx.catalog
     catalog.model(image)
     if target == "azure":
-        return _azure(ctx, image, feed, as_json)
+        return _azure(ctx, image, feed, as_json, quiet, dry_run)
+    if dry_run:
+        raise InputError("--dry-run applies to --target azure; for a local build see `builder plan IMAGE`",
+                         field="--dry-run")
     from builder.catalog.rules import check_image
     from builder.local.pipeline import BuildOptions, Pipeline
     from builder.local.preflight import preflight
@@ -107,15 +111,12 @@ def _run(pipeline, as_json: bool) -> int:
     return 0
 
 
-def _azure(ctx: Context, image: str, feed: str, as_json: bool) -> int:
-    import importlib.util
+def _azure(ctx: Context, image: str, feed: str, as_json: bool, quiet: bool, dry_run: bool) -> int:
+    """The Azure target is the Packer engineer's ``builder.packer.build.build_azure``."""
+    from builder.packer.build import build_azure
 
-    if importlib.util.find_spec("builder.packer.build") is None:
-        raise InputError("the Azure target (Packer) is not available in this checkout yet; "
-                         "build locally with --target local", field="--target")
-    from builder.packer.build import build_azure  # type: ignore[import-not-found]
-
-    return build_azure(ctx.catalog, image, feed=feed, state_dir=ctx.state_dir, as_json=as_json)
+    return build_azure(ctx.catalog, image, feed=feed, state_dir=ctx.state_dir, as_json=as_json, quiet=quiet,
+                       dry_run=dry_run)
 
 
 @click.command("boot-test")
