@@ -136,7 +136,8 @@ def run_checked(command: list[str], *, cwd: Path | None = None, timeout: float =
         raise OperationError(f"`{show(command)}` did not finish within {timeout:.0f} s") from exc
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
-        raise OperationError(f"`{show(command[:2])}` failed (exit {proc.returncode}):\n{output}")
+        raise OperationError(f"`{show([Path(command[0]).name, *command[1:2]])}` failed (exit {proc.returncode}):"
+                             f"\n{output}")
     return output
 
 

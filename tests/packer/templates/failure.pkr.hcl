@@ -1,0 +1,11 @@
+source "null" "test" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.test"]
+
+  provisioner "shell-local" {
+    inline = ["echo before the failure", "exit 3"]
+  }
+}
