@@ -85,9 +85,13 @@ def base_from_user(source: Path, cache_dir: Path, log: Path) -> Base:
         work = cache_dir / "base" / f".{key}.partial"
         remove_tree(work)
         (work / "rootfs").mkdir(parents=True)
-        run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpaf", source, "-C", work / "rootfs"],
-            log, f"tar -x {source.name}")
-        check_tree(work / "rootfs", source)
+        try:
+            run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpaf", source, "-C",
+                 work / "rootfs"], log, f"tar -x {source.name}")
+            check_tree(work / "rootfs", source)
+        except BaseException:
+            remove_tree(work)
+            raise
         (work / "complete.json").write_text(json.dumps({"source": str(source), "key": key}, indent=2))
         remove_tree(final)
         work.rename(final)

@@ -87,3 +87,16 @@ def test_preflight_names_what_is_missing(tmp_path):
     text = str(problem.value)
     assert "user: local builds need root" in text and "sudo" in text
     assert "--base-rootfs: no such file or folder" in text
+
+
+def test_preflight_lists_missing_tools_with_their_packages(tmp_path, monkeypatch):
+    from builder.local import preflight as module
+
+    monkeypatch.setattr(module, "_have", lambda tool: tool not in ("debootstrap", "qemu-system-x86_64"))
+    options = BuildOptions(image="img", state_dir=tmp_path, feed="stand-in")
+    with pytest.raises(InputError) as problem:
+        preflight(options, euid=0)
+    text = str(problem.value)
+    assert "missing debootstrap, qemu-system-x86_64" in text and "apt-get install debootstrap qemu-system-x86" in text
+    without_boot = BuildOptions(image="img", state_dir=tmp_path, boot=False, base_rootfs=tmp_path)
+    assert module.missing(without_boot) == {}

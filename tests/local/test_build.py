@@ -1,0 +1,183 @@
+"""``builder build`` end to end: a full build of ndh100-train with the stand-in feed (converge, verify,
+generalize, disk, boot test), a top-layer rebuild from the layer cache, and the failure, interrupt and lock
+paths (cheap ones)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from builder.local.lock import BuildLock
+from builder.rootfs import mounts_under
+from tests.conftest import REPO, builder_executable
+from tests.fixtures.local import needs_local_tools
+
+pytestmark = [needs_local_tools()]
+IMAGE = "ndh100-train"
+
+
+def _env(cache: Path, state: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "BUILDER_STATE": str(state), "BUILDER_CACHE": str(cache),
+            "COLUMNS": "200", **extra}
+
+
+def _build(cache: Path, state: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([*builder_executable(), "build", IMAGE, "--feed", "stand-in", "--json", *args],
+                          capture_output=True, text=True, cwd=REPO, env=_env(cache, state), timeout=timeout,
+                          check=False)
+
+
+def _records(state: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((state / "builds").glob("*/build.json"))]
+
+
+def _no_leftovers(cache: Path, record: dict) -> None:
+    work = cache / "work" / record["id"]
+    assert mounts_under(cache / "work") == [] if (cache / "work").exists() else True
+    assert not work.exists(), f"work tree left behind: {work}"
+
+
+@pytest.fixture(scope="module")
+def full_build(builder_cache, tmp_path_factory):
+    """One full build (every layer converged: --no-cache) with the boot test."""
+    state = tmp_path_factory.mktemp("full") / "state"
+    started = time.monotonic()
+    proc = _build(builder_cache, state, "--no-cache")
+    assert proc.returncode == 0, f"build failed:\n{proc.stderr[-4000:]}"
+    return {"state": state, "record": json.loads(proc.stdout), "stderr": proc.stderr,
+            "seconds": time.monotonic() - started}
+
+
+@pytest.mark.slow
+def test_full_build_exports_a_booted_disk_sbom_and_manifest(full_build, builder_cache, run_cli):
+    record, state = full_build["record"], full_build["state"]
+    assert record["status"] == "succeeded"
+    statuses = {p["name"]: p["status"] for p in record["phases"]}
+    assert statuses == {name: "done" for name in statuses}, statuses
+    assert list(statuses)[:6] == ["base", "render", "layer:base", "layer:gpu", "layer:fabric", "layer:image"]
+    build_dir = Path(record["directory"])
+    vhd, sbom, manifest = (Path(record["artifacts"][k]) for k in ("disk", "sbom", "manifest"))
+    assert vhd.parent == sbom.parent == build_dir and vhd.suffix == ".vhd" and sbom.name.endswith(".cdx.json")
+    assert vhd.stat().st_size % (1024 * 1024) == 512  # fixed VHD: whole MiB of data + the 512-byte footer
+    data = json.loads(manifest.read_text())
+    assert data["image"] == IMAGE and data["version"] == record["version"]
+    assert re.fullmatch(r"[0-9a-f]{64}", data["inputs_digest"])
+    assert [layer["name"] for layer in data["layers"]] == ["base", "gpu", "fabric", "image"]
+    assert not any(layer["cached"] for layer in data["layers"])
+    assert data["boot_test"]["ok"] is True
+    assert data["artifacts"]["disk"]["bytes"] == vhd.stat().st_size
+    from builder.catalog.loader import load_catalog
+    from builder.plan import component_versions
+
+    assert data["components"] == component_versions(load_catalog(REPO / "images").model(IMAGE))
+    bom = json.loads(sbom.read_text())
+    names = {c["name"] for c in bom["components"]}
+    assert data["sbom_packages"] > 100 and {"waagent", "systemd"} <= names
+    assert "BUILDER-BOOT-OK" in Path(data["boot_test"]["serial_log"]).read_text(errors="replace")
+    assert (build_dir / "logs" / "layer-gpu.log").read_text().count("TASK [") > 0
+    registry = json.loads((state / "registry.json").read_text())
+    assert record["version"] in registry["images"][IMAGE]
+    _no_leftovers(builder_cache, record)
+    listed = run_cli("builds", "--json", env={"BUILDER_STATE": str(state)})
+    assert [(b["id"], b["status"]) for b in json.loads(listed.stdout)] == [(record["id"], "succeeded")]
+    table = run_cli("builds", env={"BUILDER_STATE": str(state)})
+    assert record["id"] in table.stdout and f"{vhd.name}" in table.stdout
+    snapshots = run_cli("cache", "ls", "--json", "--cache-dir", str(builder_cache))
+    keys = {e["key"] for e in json.loads(snapshots.stdout)}
+    assert {layer["key"] for layer in data["layers"]} <= keys
+
+
+@pytest.mark.slow
+def test_top_layer_pin_change_rebuilds_only_the_image_layer(full_build, builder_cache, catalog_copy, tmp_path):
+    path = catalog_copy / "nvidia-base.yaml"
+    text, count = re.subn(r"^(\s+version: )4\.5\.2-4\.8\.0$", r"\g<1>4.5.2-4.9.0", path.read_text(), flags=re.M)
+    assert count == 1
+    path.write_text(text)
+    state = tmp_path / "state"
+    started = time.monotonic()
+    proc = subprocess.run([*builder_executable(), "--catalog", str(catalog_copy), "build", IMAGE, "--feed",
+                           "stand-in", "--json", "--no-boot-test"], capture_output=True, text=True, cwd=REPO,
+                          env=_env(builder_cache, state), timeout=900, check=False)
+    seconds = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    record = json.loads(proc.stdout)
+    statuses = {p["name"]: p["status"] for p in record["phases"]}
+    assert [statuses[f"layer:{n}"] for n in ("base", "gpu", "fabric", "image")] == ["cached", "cached", "cached",
+                                                                                   "done"]
+    manifest = json.loads(Path(record["artifacts"]["manifest"]).read_text())
+    assert manifest["components"]["dcgm_exporter"] == "4.5.2-4.9.0"
+    full_layers = {p["name"]: p["seconds"] for p in full_build["record"]["phases"]}
+    rebuilt_layers = {p["name"]: p["seconds"] for p in record["phases"]}
+    converge_full = sum(full_layers[f"layer:{n}"] for n in ("base", "gpu", "fabric", "image"))
+    converge_rebuilt = sum(rebuilt_layers[f"layer:{n}"] for n in ("base", "gpu", "fabric", "image"))
+    assert converge_rebuilt < converge_full, (converge_rebuilt, converge_full, seconds)
+    _no_leftovers(builder_cache, record)
+
+
+def test_second_build_of_the_same_image_is_refused(builder_cache, tmp_path):
+    state = tmp_path / "state"
+    with BuildLock(state, IMAGE, "held-by-test"):
+        proc = _build(builder_cache, state, timeout=120)
+    assert proc.returncode == 1
+    assert f"another build of {IMAGE} is running (build held-by-test" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    [record] = _records(state)
+    assert record["status"] == "failed" and not (state / "registry.json").exists()
+
+
+def test_failed_phase_names_itself_and_its_log_and_publishes_nothing(builder_cache, debian_base, tmp_path):
+    broken = tmp_path / "base.tar.gz"
+    with tarfile.open(broken, "w:gz") as tar:
+        tar.add(debian_base / "etc", arcname="etc")
+        tar.add(debian_base / "usr/share/doc", arcname="usr/share/doc")
+    with open(broken, "r+b") as handle:
+        handle.truncate(broken.stat().st_size // 2)
+    state = tmp_path / "state"
+    proc = _build(builder_cache, state, "--base-rootfs", str(broken), timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "error: phase 'base' failed" in proc.stderr and "Traceback" not in proc.stderr
+    log = Path(re.search(r"\(log: ([^)]+)\)", proc.stderr).group(1))
+    assert log.is_file() and "tar" in log.read_text()
+    record = json.loads(proc.stdout)
+    assert record["status"] == "failed" and record["error_log"] == str(log)
+    statuses = {p["name"]: p["status"] for p in record["phases"]}
+    assert statuses["base"] == "failed" and {s for n, s in statuses.items() if n != "base"} == {"skipped"}
+    assert record["artifacts"] == {} and not (state / "registry.json").exists()
+    assert not list((builder_cache / "base").glob(".user-*.partial"))
+    _no_leftovers(builder_cache, record)
+
+
+@pytest.mark.slow
+def test_interrupt_unmounts_and_exits_130(builder_cache, tmp_path):
+    state = tmp_path / "state"
+    proc = subprocess.Popen([*builder_executable(), "build", IMAGE, "--feed", "stand-in", "--no-cache", "--quiet"],
+                            cwd=REPO, env=_env(builder_cache, state), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    mounted = False
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and not mounted:
+            records = _records(state) if (state / "builds").exists() else []
+            if records:
+                mounted = bool(mounts_under(builder_cache / "work" / records[0]["id"]))
+            time.sleep(0.2)
+        assert mounted, f"never saw the converge's chroot mounts: {proc.poll()}"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    [record] = _records(state)
+    assert record["status"] == "interrupted"
+    assert [p["name"] for p in record["phases"] if p["status"] == "interrupted"] == ["layer:base"]
+    _no_leftovers(builder_cache, record)
+    assert not (state / "registry.json").exists()
