@@ -8,6 +8,7 @@ waited for; when Failed, is retried); another source is an error unless ``force`
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from builder.azure.source import Source
 from builder.azure.tags import version_tags
 from builder.catalog.loader import Catalog
 from builder.catalog.reference_data import normalise_region, regions
+from builder.catalog.rules import check_image
 from builder.catalog.schema import Image
 from builder.errors import InputError, OperationError
 from builder.versioning import next_version, require_valid
@@ -55,7 +57,9 @@ def target_regions(image: Image, override: list[tuple[str, int]] | None = None) 
     for name, replicas in wanted:
         short = normalise_region(name)
         if short is None:
-            raise InputError(f"unknown region '{name}' (known: {', '.join(sorted(regions()))})", field="region")
+            hint = difflib.get_close_matches(name.lower(), list(regions()), n=1)
+            tip = f"; did you mean '{hint[0]}'?" if hint else " (see builder/data/regions.yaml)"
+            raise InputError(f"unknown region '{name}'{tip}", field="region")
         if replicas < 1:
             raise InputError(f"replica count for '{name}' must be >= 1, got {replicas}", field="region")
         entry: dict[str, Any] = {"name": short, "regionalReplicaCount": replicas}
@@ -196,6 +200,9 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
     started = time.monotonic()
     if version is not None:
         require_valid(version)
+    catalog_errors = [p for p in check_image(catalog.get(image_name), catalog) if p.severity == "error"]
+    if catalog_errors:
+        raise InputError(catalog_errors)
     pub = Publisher(catalog, image_name, settings, progress)
     wanted_regions = target_regions(pub.image, regions_override)
     all_tags = version_tags(pub.image, tags or {})

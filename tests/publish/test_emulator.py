@@ -59,6 +59,7 @@ def test_resource_group_head_and_lowercase_path(arm_emulator):
 
 
 def test_put_answers_201_creating_with_async_operation(arm_emulator, clients):
+    arm_emulator.configure(operation_delay=0.5)
     response = _raw(arm_emulator, "PUT", f"/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/g1",
                     {"location": "eastus2"})
     assert response.status_code == 201
@@ -68,7 +69,7 @@ def test_put_answers_201_creating_with_async_operation(arm_emulator, clients):
     assert int(response.headers["Retry-After"]) >= 1
     status = requests.get(operation, verify=arm_emulator.cert, headers={"Authorization": "Bearer t"}, timeout=5)
     assert status.json()["status"] == "InProgress" and "startTime" in status.json()
-    time.sleep(0.1)
+    time.sleep(0.6)
     status = requests.get(operation, verify=arm_emulator.cert, headers={"Authorization": "Bearer t"}, timeout=5)
     assert status.json()["status"] == "Succeeded" and "endTime" in status.json()
 
