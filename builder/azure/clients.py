@@ -13,7 +13,8 @@ def _common(settings: Settings) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         # 408/429/500/502/503/504 and connection errors are retried; Retry-After (or retry-after-ms) wins
         # over the exponential backoff.
-        "retry_policy": RetryPolicy(retry_total=settings.retry_total,
+        # retry_status defaults to 3 in azure-core; a throttling burst can be longer, so allow the full total.
+        "retry_policy": RetryPolicy(retry_total=settings.retry_total, retry_status=settings.retry_total,
                                     retry_backoff_factor=settings.retry_backoff_factor,
                                     retry_backoff_max=settings.retry_backoff_max),
         "polling_interval": settings.polling_interval,

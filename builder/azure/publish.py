@@ -154,13 +154,13 @@ class Publisher:
 
     def wait_poller(self, poller, version: str) -> None:
         """Wait for the SDK's long-running operation, showing per-region progress meanwhile."""
-        while not poller.done():
-            poller.wait(self.settings.progress_interval)
-            if not poller.done():
-                current = self.get(version)
-                if current:
-                    self.report(current)
         with arm_errors(f"publishing version {version}"):
+            while not poller.done():
+                poller.wait(self.settings.progress_interval)  # raises the operation's error when it failed
+                if not poller.done():
+                    current = self.get(version)
+                    if current:
+                        self.report(current)
             poller.result()
 
     def wait_existing(self, version: str) -> dict[str, Any]:

@@ -45,7 +45,8 @@ def clear_faults(req: Request, m: re.Match) -> Response:
 def stats(req: Request, m: re.Match) -> Response:
     with req.emulator.stats_lock:
         counts = dict(req.emulator.requests)
-    return Response(200, {"requests": sum(counts.values()), "by_method": counts,
+        writes = dict(req.emulator.writes)
+    return Response(200, {"requests": sum(counts.values()), "by_method": counts, "writes": writes,
                           "faults_fired": req.emulator.faults.fired, "routes": req.emulator.route_modules})
 
 

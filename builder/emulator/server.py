@@ -119,12 +119,15 @@ class Emulator:
         self.router = Router()
         self.route_modules = discover_routes(self.router)
         self.base_url = ""
-        self.requests = Counter()
+        self.requests: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()
         self.stats_lock = threading.Lock()
 
-    def count(self, method: str) -> None:
+    def count(self, method: str, path: str) -> None:
         with self.stats_lock:
             self.requests[method] += 1
+            if method not in ("GET", "HEAD"):
+                self.writes[f"{method} {path}"] += 1
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes) -> Response | None:
         """Answer one request; None means: drop the connection (injected reset)."""
@@ -133,7 +136,7 @@ class Emulator:
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         control = path.startswith(CONTROL_PREFIX.rstrip("/"))
         if not control:
-            self.count(method)
+            self.count(method, path)
             fault = self.faults.take(("throttle", "error", "reset"), method, path)
             if fault is not None:
                 if fault.kind == "reset":
@@ -226,7 +229,8 @@ class EmulatorServer:
         return json.dumps({"base_url": self.base_url, "cert": str(self.cert)})
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="arm-emulator", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="arm-emulator",
+                                        daemon=True)
         self._thread.start()
         return self
 
