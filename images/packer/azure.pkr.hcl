@@ -127,7 +127,7 @@ build {
     user             = "packer"
     use_proxy        = false
     ansible_env_vars = var.ansible_env_vars
-    extra_arguments  = ["--extra-vars", "@${var.ansible_vars_file}", "--skip-tags", join(",", var.final_roles)]
+    extra_arguments  = ["--extra-vars=@${var.ansible_vars_file}", "--skip-tags=${join(",", var.final_roles)}"]
   }
 
   # 2. Verification suites on the build VM; the result is kept until the JUnit report is downloaded.
@@ -161,7 +161,7 @@ build {
     user             = "packer"
     use_proxy        = false
     ansible_env_vars = var.ansible_env_vars
-    extra_arguments  = ["--extra-vars", "@${var.ansible_vars_file}", "--tags", join(",", var.final_roles)]
+    extra_arguments  = ["--extra-vars=@${var.ansible_vars_file}", "--tags=${join(",", var.final_roles)}"]
   }
 
   provisioner "shell" {
