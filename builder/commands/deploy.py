@@ -35,7 +35,9 @@ def reference(ctx: Context, image: str, version: str, fmt: str, vm_size: str | N
     text = render(target, fmt)
     if as_json:
         emit_json({"image": image, "version": target.version or "latest", "format": fmt, "vm_size": target.vm_size,
-                   "image_id": target.image_id(), "placeholders": target.placeholders, "notes": target.notes,
+                   "image_id": target.image_id(), "security_type": target.security_type,
+                   "accelerated_networking": target.accelerated_networking, "infiniband": target.infiniband,
+                   "placeholders": target.placeholders, "notes": target.notes,
                    "snippet": text})
     else:
         click.echo(text, nl=False)
@@ -67,4 +69,123 @@ def docs(ctx: Context, output: Path | None, check: bool) -> int:
     return 0
 
 
-COMMANDS = [reference, docs]
+def _gallery_readers(ctx: Context, image: str, sbom_places: list[Path]):
+    """Version-facts reader and version lister for the image's gallery, or (None, None) without Azure settings."""
+    import os
+
+    if not os.environ.get("AZURE_SUBSCRIPTION_ID"):
+        return None, None
+    from builder.azure.lifecycle import Lifecycle
+    from builder.azure.settings import settings_from_env
+    from builder.diff import tag_facts
+    from builder.errors import InputError
+
+    life = Lifecycle(ctx.catalog, image, settings_from_env())
+
+    def read(version: str):
+        try:
+            resource = life.get(version)
+        except InputError:
+            return None
+        return tag_facts(version, resource.get("tags") or {}, sbom_places, f"gallery {life.dest.gallery}")
+
+    def live() -> list[str]:
+        return [v.version for v in life.versions() if v.state == "live"]
+
+    return read, live
+
+
+@click.command("diff")
+@click.argument("image")
+@click.argument("old", metavar="V1")
+@click.argument("new", metavar="V2")
+@click.option("--sbom", "sboms", multiple=True, type=click.Path(path_type=Path),
+              help="SBOM file or folder of *.cdx.json to find gallery versions' SBOMs in (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON instead of markdown.")
+@pass_ctx
+def diff(ctx: Context, image: str, old: str, new: str, sboms: tuple[Path, ...], as_json: bool) -> int:
+    """Component and package changes from V1 to V2 of IMAGE (markdown for release notes).
+
+    V1 may be 'previous': the newest older version (built here, or live in the gallery).
+    """
+    from builder.diff import PREVIOUS, compare, local_facts, pick_previous, resolve, to_markdown
+    from builder.output import emit_json
+    from builder.registry import LocalRegistry
+    from builder.versioning import require_valid
+
+    ctx.catalog.model(image)
+    require_valid(new)
+    if old != PREVIOUS:
+        require_valid(old)
+    from builder.diff import sbom_files
+
+    sbom_files(sboms)  # every --sbom must exist
+    places = [*sboms, *([ctx.state_dir / "builds"] if (ctx.state_dir / "builds").is_dir() else [])]
+    gallery_read, gallery_live = _gallery_readers(ctx, image, places)
+    readers = [lambda v: local_facts(ctx.state_dir, image, v)] + ([gallery_read] if gallery_read else [])
+    new_facts = resolve(image, new, readers)
+    if old == PREVIOUS:
+        known = LocalRegistry(ctx.state_dir).versions(image) + (gallery_live() if gallery_live else [])
+        old = pick_previous(new, known)
+    old_facts = resolve(image, old, readers) if old else None
+    result = compare(image, old_facts, new_facts)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        click.echo(to_markdown(result), nl=False)
+    return 0
+
+
+@click.command("outdated")
+@click.argument("images", nargs=-1)
+@click.option("--feed", default="upstream", show_default=True,
+              help="Package feeds to compare pins with: upstream or a mirror base URL (as for builder build).")
+@click.option("--no-components", is_flag=True, help="Skip the package feed checks.")
+@click.option("--no-bases", is_flag=True, help="Skip the marketplace/gallery base checks (no Azure access).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: images to rebuild, findings, notes, errors.")
+@pass_ctx
+def outdated(ctx: Context, images: tuple[str, ...], feed: str, no_components: bool, no_bases: bool,
+             as_json: bool) -> int:
+    """Images whose base or pinned components have newer releases (default: every buildable image).
+
+    Bases need Azure settings (AZURE_SUBSCRIPTION_ID); without them only the feeds are checked.
+    Exit 0 even when images are outdated; 1 when a check could not run.
+    """
+    import os
+
+    from builder.outdated import Report, check_bases, check_components
+    from builder.output import emit_json
+
+    catalog = ctx.catalog
+    names = list(images) or sorted(i.name for i in catalog.buildable())
+    models = [catalog.model(n) for n in names]
+    report = Report()
+    if not no_components:
+        cache: dict = {}
+        for model in models:
+            if not as_json:
+                click.echo(f"checking feeds of {model.name} ...", err=True)
+            check_components(catalog, model, feed, report, cache=cache)
+    if not no_bases:
+        if os.environ.get("AZURE_SUBSCRIPTION_ID"):
+            from builder.azure.settings import settings_from_env
+
+            if not as_json:
+                click.echo("checking marketplace and gallery bases ...", err=True)
+            check_bases(catalog, names, settings_from_env(), report)
+        else:
+            report.note("*", "AZURE_SUBSCRIPTION_ID is not set: base images were not checked")
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for f in report.findings:
+            click.echo(f"{f.image}: {f.kind} {f.subject}: {f.current} -> {f.latest}")
+        for n in report.notes:
+            click.echo(f"note: {n['image']}: {n['message']}", err=True)
+        for e in report.errors:
+            click.echo(f"error: {e['image']}: {e['message']}", err=True)
+        click.echo(f"rebuild: {', '.join(report.images) or 'nothing'}")
+    return 1 if report.errors else 0
+
+
+COMMANDS = [reference, docs, diff, outdated]
