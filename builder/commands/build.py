@@ -54,17 +54,19 @@ def _feed(value: str) -> str:
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--dry-run", is_flag=True, help="Azure target: render and show the Packer commands only.")
+@click.option("--on-error", type=click.Choice(["cleanup", "abort"]), default="cleanup", show_default=True,
+              help="Azure target: what Packer does when the build fails (abort keeps the build VM for debugging).")
 @pass_ctx
 def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: Path | None, mirror: str | None,
           no_cache: bool, no_boot_test: bool, boot_timeout: int, no_publish: bool, keep_rootfs: bool,
-          disk_mib: int | None, cache_dir: Path, as_json: bool, quiet: bool, dry_run: bool) -> int:
+          disk_mib: int | None, cache_dir: Path, as_json: bool, quiet: bool, dry_run: bool, on_error: str) -> int:
     """Build IMAGE end to end: rootfs, converge (layer cache), verify, generalize, disk, boot test, publish."""
     feed = _feed(feed)
     target = target or default_target()
     catalog = ctx.catalog
     catalog.model(image)
     if target == "azure":
-        return _azure(ctx, image, feed, as_json, quiet, dry_run)
+        return _azure(ctx, image, feed, as_json, quiet, dry_run, on_error)
     if dry_run:
         raise InputError("--dry-run applies to --target azure; for a local build see `builder plan IMAGE`",
                          field="--dry-run")
@@ -111,12 +113,13 @@ def _run(pipeline, as_json: bool) -> int:
     return 0
 
 
-def _azure(ctx: Context, image: str, feed: str, as_json: bool, quiet: bool, dry_run: bool) -> int:
+def _azure(ctx: Context, image: str, feed: str, as_json: bool, quiet: bool, dry_run: bool,
+           on_error: str = "cleanup") -> int:
     """The Azure target is the Packer engineer's ``builder.packer.build.build_azure``."""
     from builder.packer.build import build_azure
 
     return build_azure(ctx.catalog, image, feed=feed, state_dir=ctx.state_dir, as_json=as_json, quiet=quiet,
-                       dry_run=dry_run)
+                       dry_run=dry_run, on_error=on_error)
 
 
 @click.command("boot-test")
