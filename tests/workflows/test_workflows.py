@@ -94,6 +94,8 @@ def test_azure_login_is_oidc_with_id_token_permission():
         assert set(step["with"]) == {"client-id", "tenant-id", "subscription-id"}, (name, job_id)
         permissions = job.get("permissions", DOCS[name].get("permissions", {}))
         assert permissions.get("id-token") == "write", (name, job_id)
+        # Federated credentials match environment subjects (docs/releasing.md), never a branch or tag name.
+        assert job.get("environment") in ("staging", "production", "nightly"), (name, job_id)
     callers = [job for job in DOCS["release.yml"]["jobs"].values() if "uses" in job]
     assert all(job["permissions"]["id-token"] == "write" for job in callers)
 
