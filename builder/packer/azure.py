@@ -15,7 +15,13 @@ from builder.errors import InputError, OperationError
 from builder.packer import driver
 from builder.packer.chain import inputs_digest
 from builder.packer.events import Event
-from builder.packer.render import TEMPLATE_FILES, template_dir, var_file_name, write_packer_files
+from builder.packer.render import (
+    TEMPLATE_FILES,
+    packer_variables,
+    template_dir,
+    var_file_name,
+    write_packer_files,
+)
 from builder.versioning import next_version, require_valid
 
 AUTH_METHODS = ("cli", "oidc", "managed-identity")
@@ -99,12 +105,6 @@ def azure_build(catalog: Catalog, image_name: str, *, out_dir: Path, on_event: C
         raise InputError(f"invalid value {method!r}: expected one of {', '.join(AUTH_METHODS)}", field="--auth")
     emit = on_event or (lambda event: None)
     minimum = minimum_packer(template_dir(catalog))
-    options: dict[str, Any] = {"base_versions": base_versions, "output": output}
-    version = require_valid(image_version) if image_version else next_version([])
-    write_render(catalog, image_name, "azure", out_dir, feed, image_version=version)
-    write_packer_files(catalog, image_name, out_dir, image_version=version, **options)
-    var_files = [out_dir / var_file_name(image_name)]
-    variables = {"auth_method": method}
     if dry_run:
         try:
             binary = driver.find_packer(minimum, packer)
@@ -113,8 +113,15 @@ def azure_build(catalog: Catalog, image_name: str, *, out_dir: Path, on_event: C
             emit(Event("error", f"note: {exc}"))
             path, found_version = packer or "packer", None
     else:
-        binary = driver.find_packer(minimum, packer)
+        binary = driver.find_packer(minimum, packer)  # before anything is written
         path, found_version = binary.path, binary.version
+    options: dict[str, Any] = {"base_versions": base_versions, "output": output}
+    version = require_valid(image_version) if image_version else next_version([])
+    packer_variables(catalog, image_name, out_dir, image_version=version, **options)  # bad input: nothing written
+    write_render(catalog, image_name, "azure", out_dir, feed, image_version=version)
+    write_packer_files(catalog, image_name, out_dir, image_version=version, **options)
+    var_files = [out_dir / var_file_name(image_name)]
+    variables = {"auth_method": method}
     commands = [driver.init_command(path, out_dir), driver.validate_command(path, out_dir, var_files, variables),
                 driver.build_command(path, out_dir, var_files, variables, on_error)]
     artifact = BuildArtifact(image_name, version, None, inputs_digest(catalog, image_name), out_dir, commands,
