@@ -8,9 +8,9 @@ promote, yank and gc; ``tags.provenance(...)`` builds the provenance tags.
 from builder.azure.lifecycle import Lifecycle, VersionInfo
 from builder.azure.progress import Progress
 from builder.azure.publish import PublishResult, publish_version
-from builder.azure.settings import Settings, StaticTokenCredential, settings_from_env
+from builder.azure.settings import Settings, StaticTokenCredential, emulator_settings, settings_from_env
 from builder.azure.source import Source
 from builder.azure.tags import provenance
 
 __all__ = ["Lifecycle", "Progress", "PublishResult", "Settings", "Source", "StaticTokenCredential", "VersionInfo",
-           "provenance", "publish_version", "settings_from_env"]
+           "emulator_settings", "provenance", "publish_version", "settings_from_env"]

@@ -91,3 +91,12 @@ def settings_from_env(env: dict[str, str] | None = None, subscription_id: str | 
     if settings.is_local:
         settings.credential = StaticTokenCredential()
     return settings
+
+
+def emulator_settings(base_url: str, cert: str, subscription_id: str = "00000000-0000-0000-0000-000000000000",
+                      progress_interval: float = 0.5) -> Settings:
+    """Settings for a local emulator (``EmulatorServer.base_url`` / ``.cert``): static token, no polling delay."""
+    if urlsplit(base_url).hostname not in LOCAL_HOSTS:
+        raise InputError(f"'{base_url}' is not a local emulator (127.0.0.1)", field="base_url")
+    return Settings(subscription_id, base_url=base_url.rstrip("/"), cert=cert, credential=StaticTokenCredential(),
+                    polling_interval=0, progress_interval=progress_interval)

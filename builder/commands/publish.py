@@ -207,9 +207,11 @@ def gc(ctx: Context, image: str, keep: int, dry_run: bool, subscription, as_json
 @click.option("--retry-after", type=click.FloatRange(min=0), default=None,
               help="Retry-After seconds on operations [default: the time left].")
 @click.option("--page-size", type=click.IntRange(min=1), default=100, show_default=True, help="Items per list page.")
+@click.option("--faults", "faults_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="JSON list of faults to inject (same fields as POST /_emulator/faults).")
 @click.option("--verbose", is_flag=True, help="Log every request on stderr.")
 def emulator(port: int, state_dir: Path, replication_delay: float, operation_delay: float, retry_after: float | None,
-             page_size: int, verbose: bool) -> None:
+             page_size: int, faults_file: Path | None, verbose: bool) -> None:
     """Run the local HTTPS Azure Resource Manager emulator (prints one JSON line with base_url and cert)."""
     from builder.emulator import EmulatorConfig, EmulatorServer
 
@@ -219,6 +221,8 @@ def emulator(port: int, state_dir: Path, replication_delay: float, operation_del
         server = EmulatorServer(state_dir, port, config, verbose=verbose)
     except OSError as exc:
         raise InputError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", field="--port") from None
+    if faults_file:
+        _load_faults(server, faults_file)
     sys.stdout.write(server.ready_line() + "\n")
     sys.stdout.flush()
     try:
@@ -227,6 +231,22 @@ def emulator(port: int, state_dir: Path, replication_delay: float, operation_del
         pass
     finally:
         server.httpd.server_close()
+
+
+def _load_faults(server, path: Path) -> None:
+    import json
+
+    try:
+        specs = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise InputError(f"not valid JSON: {exc}", file=path) from None
+    if not isinstance(specs, list):
+        raise InputError("expected a JSON list of fault objects", file=path)
+    for index, spec in enumerate(specs):
+        try:
+            server.emulator.faults.add(spec if isinstance(spec, dict) else {})
+        except (TypeError, ValueError) as exc:
+            raise InputError(str(exc), file=path, field=f"[{index}]") from None
 
 
 COMMANDS = [publish, promote, yank, versions, gc, emulator]

@@ -219,3 +219,24 @@ def test_cli_emulator_prints_ready_line_and_keeps_state(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+def test_cli_emulator_loads_faults_and_rejects_bad_ones(tmp_path, run_cli):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"kind": "meteor"}]))
+    result = run_cli("emulator", "--state", str(tmp_path / "s"), "--faults", str(bad))
+    assert result.code == 2 and "unknown fault kind 'meteor'" in result.stderr and f"{bad}:" in result.stderr
+    good = tmp_path / "faults.json"
+    good.write_text(json.dumps([{"kind": "throttle", "count": 1, "method": "HEAD", "retry_after": 0}]))
+    proc = subprocess.Popen([*builder_executable(), "emulator", "--state", str(tmp_path / "s"), "--faults", str(good)],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        ready = json.loads(proc.stdout.readline())
+        head = requests.head(f"{ready['base_url']}/subscriptions/s/resourcegroups/rg?api-version=2025-04-01",
+                             verify=ready["cert"], timeout=5)
+        assert head.status_code == 429 and head.headers["Retry-After"] == "0"
+        stats = requests.get(f"{ready['base_url']}/_emulator/stats", verify=ready["cert"], timeout=5).json()
+        assert stats["faults_fired"] == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)

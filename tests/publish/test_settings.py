@@ -9,7 +9,7 @@ import sys
 import pytest
 from azure.core.pipeline.policies import RetryPolicy
 
-from builder.azure import Source, StaticTokenCredential, settings_from_env
+from builder.azure import Source, StaticTokenCredential, emulator_settings, settings_from_env
 from builder.azure.clients import compute_client, resource_client
 from builder.errors import InputError
 from tests.conftest import REPO
@@ -31,6 +31,13 @@ def test_static_token_only_for_the_local_emulator(tmp_path):
     for endpoint in ("https://management.example.com", "https://127.0.0.1.attacker.example", ""):
         remote = settings_from_env({"AZURE_SUBSCRIPTION_ID": "s", "BUILDER_ARM_ENDPOINT": endpoint})
         assert remote.credential is None and not remote.is_local
+
+
+def test_emulator_settings_refuse_remote_endpoints():
+    local = emulator_settings("https://127.0.0.1:8443/", "/tmp/c.pem")
+    assert local.is_local and local.polling_interval == 0 and isinstance(local.credential, StaticTokenCredential)
+    with pytest.raises(InputError, match="not a local emulator"):
+        emulator_settings("https://management.azure.com", "/tmp/c.pem")
 
 
 def test_default_credential_is_azure_identity():
@@ -79,8 +86,8 @@ def test_source_validation_and_profiles():
 
 
 def test_help_stays_fast_without_azure_imports():
-    code = ("import sys; from builder.cli import app; "
-            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('azure.mgmt', 'builder.azure', 'builder.emulator')))))")
-    out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, cwd=REPO,
+    mine = ("azure.mgmt", "builder.azure", "builder.emulator")
+    code = f"import json, sys; import builder.cli; print(json.dumps([m for m in sys.modules if m.startswith({mine})]))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          check=True)
     assert json.loads(out.stdout) == []
