@@ -113,8 +113,9 @@ def _downloads(components: dict[str, Any], base: str, overrides: dict[str, dict]
         download = spec.get("download")
         if not download:
             continue
-        entry = dict((overrides or {}).get(name) or {"url": mirror_url(download["url"], base),
-                                                      "sha256": download["sha256"]})
+        found = (overrides or {}).get(download["url"])
+        entry = ({"url": found["url"], "sha256": found["sha256"]} if found
+                 else {"url": mirror_url(download["url"], base), "sha256": download["sha256"]})
         entry["filename"] = Path(urlsplit(entry["url"]).path).name
         out[name] = entry
     return out

@@ -1,0 +1,323 @@
+"""The local stand-in package feed: real ``.deb`` packages and tarballs for every version the catalog pins.
+
+Built from ``tests/standin/manifest.yaml`` (files per package) and the catalog (names, versions, feeds via
+``builder.packages`` and ``builder.render``), laid out like a mirror (``<root>/<host>/<path>``), indexed
+with ``apt-ftparchive`` and signed with a generated test key. Cached under ``<cache>/standin/<digest>``
+where the digest covers the manifest, this module and the catalog's pins. It proves the roles' wiring
+(repositories, keys, pins, holds, files, services), not vendor binaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from builder.errors import InputError, OperationError
+from builder.packages import Package, packages_for
+
+if TYPE_CHECKING:
+    from builder.catalog.loader import Catalog
+
+MANIFEST = Path(__file__).resolve().parent.parent / "tests" / "standin" / "manifest.yaml"
+BASE_URL = "file:///standin-root"  # placeholder replaced by the feed's real root
+KEY_NAME = "builder stand-in feed (test key) <standin@builder.invalid>"
+OSES = ("debian12", "ubuntu2204", "ubuntu2404")
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A built stand-in feed: base URL (mirror layout), public key, and ``downloads``: upstream tarball URL ->
+    ``{component, url, sha256}`` of the stand-in tarball (a component such as hpcx has one file per OS)."""
+
+    root: Path
+    url: str
+    keyring: Path
+    downloads: dict[str, dict[str, str]] = field(default_factory=dict)
+    packages: int = 0
+
+
+def placeholders(name: str, version: str) -> dict[str, str]:
+    """``@NAME@`` ... values for one package or download."""
+    upstream = version.split(":")[-1].split("-")[0].split("+")[0]
+    parts = [*upstream.split("."), "0", "0", "0"]
+    return {"NAME": name, "NAME_TAIL": name.rsplit("-", 1)[-1], "VERSION": version, "UPSTREAM": upstream,
+            "MAJOR": parts[0], "MINOR": parts[1], "PATCH": parts[2]}
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"@([A-Z_]+)@", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def load_manifest(path: Path = MANIFEST) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read the stand-in manifest: {exc}", file=path) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("packages"), list):
+        raise InputError("expected a mapping with 'packages' and 'downloads' lists", file=path, line=1)
+    return data
+
+
+def _entry(entries: list[dict], key: str, what: str, path: Path) -> dict:
+    for entry in entries:
+        if re.search(entry["match"], key):
+            return entry
+    raise InputError(f"no stand-in entry matches {what} '{key}': add one to the manifest", file=path,
+                     field="packages" if what == "package" else "downloads")
+
+
+def _files(spec: dict[str, Any], values: dict[str, str]) -> Iterator[tuple[str, str, int]]:
+    for path, body in (spec.get("files") or {}).items():
+        content, mode = (body, 0o644) if isinstance(body, str) else (body["content"], int(body["mode"], 8))
+        yield fill(path, values), fill(content, values), mode
+
+
+def catalog_pins(catalog: Catalog) -> tuple[dict[tuple[str, str], Package], list[tuple[str, dict, str]], list]:
+    """Every pinned package, every download, and per (os, image) the feeds the render would use."""
+    from builder.render import _feeds
+
+    packages: dict[tuple[str, str], Package] = {}
+    downloads: dict[str, tuple[str, dict, str]] = {}
+    repos: list[tuple[dict[str, Any], dict[str, list[Package]]]] = []
+    for image in sorted(catalog.buildable(), key=lambda i: i.name):
+        if image.model is None:
+            continue
+        comps = image.model.components.model_dump(mode="json", exclude_none=True)
+        pins = packages_for(comps)
+        for group in pins.values():
+            for pkg in group:
+                packages[(pkg.name, pkg.version)] = pkg
+        for name, spec in comps.items():
+            if spec.get("download"):
+                downloads[spec["download"]["url"]] = (name, spec, spec["download"]["url"])
+        for os_name in OSES:
+            repos.append((_feeds(comps, pins, os_name, BASE_URL), pins))
+    return packages, sorted(downloads.values(), key=lambda d: d[2]), repos
+
+
+def feed_digest(catalog: Catalog, manifest: Path = MANIFEST) -> str:
+    packages, downloads, repos = catalog_pins(catalog)
+    payload = json.dumps([Path(__file__).read_text(), manifest.read_text(), sorted(packages),
+                          [d[2] + str(d[1]["version"]) for d in downloads],
+                          [feeds for feeds, _ in repos]], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def ensure_feed(catalog: Catalog, cache_dir: Path, manifest: Path = MANIFEST) -> Feed:
+    """The stand-in feed for ``catalog`` (built on a cache miss)."""
+    digest = feed_digest(catalog, manifest)
+    final = cache_dir / "standin" / digest
+    if not (final / "feed.json").exists():
+        _require("dpkg-deb", "apt-ftparchive", "gpg")
+        work = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=_mkdir(cache_dir / "standin")))
+        try:
+            _build(catalog, manifest, work, cache_dir / "standin" / "gnupg")
+            if final.exists():
+                shutil.rmtree(final)
+            work.rename(final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    info = json.loads((final / "feed.json").read_text())
+    root = final / "root"
+    downloads = {upstream: {"component": name, "url": f"file://{root}/{rel}", "sha256": sha}
+                 for upstream, (name, rel, sha) in info["downloads"].items()}
+    return Feed(root=root, url=f"file://{root}", keyring=root / "keyring.asc", downloads=downloads,
+                packages=info["packages"])
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _require(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        raise InputError(f"the stand-in feed needs {', '.join(missing)}: run `bash .ci/setup` "
+                         "(apt-get install dpkg-dev apt-utils gnupg)")
+
+
+def _run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+    if result.returncode != 0:
+        raise OperationError(f"{' '.join(command[:3])} failed: {result.stderr.strip()[-400:]}")
+    return result
+
+
+def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> None:
+    manifest = load_manifest(manifest_path)
+    packages, downloads, repos = catalog_pins(catalog)
+    root = work / "root"
+    pool = _mkdir(work / "debs")
+    debs: dict[tuple[str, str], Path] = {}
+    for (name, version), _pkg in sorted(packages.items()):
+        spec = _entry(manifest["packages"], name, "package", manifest_path)
+        debs[(name, version)] = build_deb(name, version, spec, pool)
+    for feeds, pins in repos:
+        for feed_name, feed in feeds.items():
+            members = [p for group in pins.values() for p in group if p.feed == feed_name]
+            if feed["kind"] == "deb":
+                for pkg in members:
+                    target = root / _rel(feed["debs"][pkg.name])
+                    _mkdir(target.parent)
+                    shutil.copy(debs[(pkg.name, pkg.version)], target)
+                continue
+            repo = _mkdir(root / _rel(feed["url"]))
+            dest = _mkdir(repo / ("." if feed["suite"] == "/" else "pool/main"))
+            for pkg in members:
+                shutil.copy(debs[(pkg.name, pkg.version)], dest)
+            (repo / ".suite").write_text(json.dumps([feed["suite"], feed["components"], _rel(feed["key_url"])]))
+    public = ensure_key(gnupg)
+    for marker in root.rglob(".suite"):
+        suite, components, key_rel = json.loads(marker.read_text())
+        marker.unlink()
+        index_repo(marker.parent, suite, components)
+        sign_repo(marker.parent, suite, gnupg)
+        _mkdir((root / key_rel).parent)
+        (root / key_rel).write_text(public)
+    (root / "keyring.asc").write_text(public)
+    tarballs = {}
+    for name, spec, url in downloads:
+        entry = _entry(manifest.get("downloads") or [], name, "download", manifest_path)
+        rel = _rel(url)
+        target = root / rel
+        _mkdir(target.parent)
+        build_tarball(target, entry, placeholders(name, str(spec["version"])))
+        tarballs[url] = (name, rel, hashlib.sha256(target.read_bytes()).hexdigest())
+    (work / "feed.json").write_text(json.dumps({"downloads": tarballs, "packages": len(debs)}, indent=2))
+
+
+def _rel(url: str) -> str:
+    """Path of ``url`` under the feed root (mirror layout ``<host>/<path>``)."""
+    parts = urlsplit(url)
+    prefix = urlsplit(BASE_URL).path.rstrip("/") + "/"
+    path = parts.path[len(prefix):] if parts.path.startswith(prefix) else parts.netloc + parts.path
+    return path.strip("/") or "."
+
+
+def build_deb(name: str, version: str, spec: dict[str, Any], out: Path) -> Path:
+    """A real binary package with the manifest's files, built with ``dpkg-deb``."""
+    values = placeholders(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp)
+        for path, content, mode in _files(spec, values):
+            target = tree / path.lstrip("/")
+            _mkdir(target.parent)
+            target.write_text(content)
+            target.chmod(mode)
+        _mkdir(tree / "DEBIAN")
+        control = {"Package": name, "Version": version, "Architecture": "amd64",
+                   "Maintainer": "builder stand-in feed <standin@builder.invalid>", "Section": "misc",
+                   "Priority": "optional", "Description": f"{spec.get('description', name)}\n stand-in package "
+                   "generated by builder for offline tests; not the vendor's software."}
+        depends = [fill(d, values) for d in spec.get("depends") or []]
+        if depends:
+            control["Depends"] = ", ".join(depends)
+        (tree / "DEBIAN" / "control").write_text("".join(f"{k}: {v}\n" for k, v in control.items()))
+        conffiles = [p for p, _, _ in _files(spec, values) if p.startswith("/etc/")]
+        if conffiles:
+            (tree / "DEBIAN" / "conffiles").write_text("".join(f"{p}\n" for p in conffiles))
+        target = out / f"{name}_{version.split(':')[-1]}_amd64.deb"
+        _run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(target)])
+    return target
+
+
+def build_tarball(target: Path, spec: dict[str, Any], values: dict[str, str]) -> None:
+    """A tarball (compression from the file name) with one top folder holding the manifest's files."""
+    top = fill(spec["top"], values)
+    mode = "w:bz2" if target.name.endswith((".tbz", ".tar.bz2")) else "w:gz"
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / top
+        for path, content, file_mode in _files(spec, values):
+            file = base / path
+            _mkdir(file.parent)
+            file.write_text(content)
+            file.chmod(file_mode)
+        with tarfile.open(target, mode) as archive:
+            archive.add(base, arcname=top, filter=_normalize)
+
+
+def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mtime = 0
+    return info
+
+
+def index_repo(repo: Path, suite: str, components: list[str]) -> None:
+    """Write Packages and Release for a flat (``suite == "/"``) or ``dists/`` repository."""
+    if suite == "/":
+        packages = _run(["apt-ftparchive", "packages", "."], cwd=repo).stdout
+        (repo / "Packages").write_text(packages)
+        release_dir = repo
+        options = []
+    else:
+        for component in components:
+            index = _mkdir(repo / "dists" / suite / component / "binary-amd64")
+            index.joinpath("Packages").write_text(_run(["apt-ftparchive", "packages", f"pool/{component}"],
+                                                       cwd=repo).stdout)
+        release_dir = repo / "dists" / suite
+        options = ["-o", f"APT::FTPArchive::Release::Suite={suite}", "-o",
+                   f"APT::FTPArchive::Release::Codename={suite}", "-o",
+                   f"APT::FTPArchive::Release::Components={' '.join(components)}"]
+    release = _run(["apt-ftparchive", "-o", "APT::FTPArchive::Release::Origin=builder-stand-in",
+                    "-o", "APT::FTPArchive::Release::Architectures=amd64", *options, "release", "."],
+                   cwd=release_dir).stdout
+    (release_dir / "Release").write_text(release)
+
+
+def ensure_key(gnupg: Path) -> str:
+    """Armored public test key (generated once in ``gnupg``)."""
+    _mkdir(gnupg).chmod(0o700)
+    with _agent(gnupg):
+        listed = subprocess.run(["gpg", "--homedir", str(gnupg), "--list-secret-keys", KEY_NAME],
+                                capture_output=True, check=False)
+        if listed.returncode != 0:
+            _run(["gpg", "--homedir", str(gnupg), "--batch", "--passphrase", "", "--quick-gen-key", KEY_NAME,
+                  "ed25519", "sign", "never"])
+        return _run(["gpg", "--homedir", str(gnupg), "--armor", "--export", KEY_NAME]).stdout
+
+
+def sign_repo(repo: Path, suite: str, gnupg: Path, key: str = KEY_NAME) -> None:
+    """(Re)write InRelease and Release.gpg with ``key`` from ``gnupg``."""
+    release_dir = repo if suite == "/" else repo / "dists" / suite
+    base = ["gpg", "--homedir", str(gnupg), "--batch", "--yes", "--local-user", key]
+    with _agent(gnupg):
+        _run([*base, "--clearsign", "-o", str(release_dir / "InRelease"), str(release_dir / "Release")])
+        _run([*base, "--armor", "--detach-sign", "-o", str(release_dir / "Release.gpg"),
+              str(release_dir / "Release")])
+
+
+def repositories(root: Path) -> list[tuple[Path, str]]:
+    """Every signed repository under a feed root: (repo folder, suite)."""
+    found = []
+    for release in root.rglob("Release"):
+        if release.parent.parent.name == "dists":
+            found.append((release.parent.parent.parent, release.parent.name))
+        else:
+            found.append((release.parent, "/"))
+    return sorted(found)
+
+
+@contextlib.contextmanager
+def _agent(gnupg: Path) -> Iterator[None]:
+    """Run gpg commands, then stop the agent they started (no stray processes)."""
+    try:
+        yield
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"], capture_output=True,
+                       check=False, env={**os.environ, "GNUPGHOME": str(gnupg)})
