@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.rootfs import copy_tree, mounts_under, remove_tree
+from builder.local.tools import remove as remove_tree
+from builder.rootfs import copy_tree, mounts_under
 
 
 @dataclass

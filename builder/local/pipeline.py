@@ -23,7 +23,8 @@ from builder.local import records
 from builder.local.cache import LayerCache
 from builder.local.display import Reporter
 from builder.local.lock import BuildLock
-from builder.rootfs import copy_tree, mounts_under, remove_tree, unmount_all
+from builder.local.tools import remove
+from builder.rootfs import copy_tree, mounts_under, unmount_all
 
 if TYPE_CHECKING:
     from builder.catalog.loader import Catalog
@@ -218,8 +219,7 @@ class Pipeline:
         if self.options.keep_rootfs and self.record.status != records.SUCCEEDED and self.rootfs.exists():
             self.reporter.notice(f"kept the work tree: {self.rootfs}")
             return
-        if self.work.exists():
-            remove_tree(self.work)
+        remove(self.work)
 
     # -- phases ----------------------------------------------------------------------------------------
     def base(self, phase: records.Phase) -> None:
@@ -350,7 +350,7 @@ class Pipeline:
         self.record.artifacts["disk"] = str(result.vhd)
         phase.detail = f"{result.vhd.name}, {result.virtual_size // (1024 * 1024)} MiB fixed VHD"
         if not self.options.keep_rootfs:
-            remove_tree(self.work)  # the tree is in the disk now; free the space before booting
+            remove(self.work)  # the tree is in the disk now; free the space before booting
 
     def boot_test(self, phase: records.Phase) -> None:
         from builder.local.boot import boot_test, require_boot

@@ -28,3 +28,13 @@ def output(command: Sequence[str], **kwargs) -> str:
     if result.returncode != 0:
         raise OperationError(f"{command[0]} failed (exit {result.returncode}): {result.stderr.strip()[:500]}")
     return result.stdout
+
+
+def remove(path: Path) -> None:
+    """Unmount anything left under ``path``, then delete it without crossing into other file systems."""
+    from builder.rootfs import unmount_all
+
+    if not path.exists() and not path.is_symlink():
+        return
+    unmount_all(path)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False, capture_output=True)
