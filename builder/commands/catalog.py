@@ -126,10 +126,10 @@ def plan(ctx: Context, image: str, target: str, as_json: bool) -> int:
     errors = [p for p in check_image(catalog.get(image), catalog) if p.severity == "error"]
     if errors:
         raise InputError(errors)
-    from builder.packer.chain import registry_lookup
+    from builder.packer.chain import lookup_from_env
 
     version = next_version(LocalRegistry(ctx.state_dir).versions(image))
-    result = make_plan(catalog, model, target, version, registry_lookup(ctx.state_dir))
+    result = make_plan(catalog, model, target, version, lookup_from_env(catalog))
     if as_json:
         emit_json(result)
         return 0
@@ -157,7 +157,7 @@ def plan(ctx: Context, image: str, target: str, as_json: bool) -> int:
         out.print(table("build chain (bottom first)", ["image", "built on", "inputs digest", "latest published",
                                                        "its digest", "status"], links))
         if all(link["status"] == "unknown" for link in result["chain"]):
-            out.print("status unknown: no gallery record to compare with (nothing published from this state dir)")
+            out.print("status unknown: no gallery configured (set AZURE_SUBSCRIPTION_ID to compare with it)")
     return 0
 
 

@@ -12,11 +12,14 @@ from builder.catalog.loader import Catalog
 from builder.packer.events import Event
 
 
-def base_versions(catalog: Catalog, image_name: str, state_dir: Path) -> dict[str, str]:
-    """Latest locally recorded version of each catalog image below ``image_name`` (layered builds)."""
-    from builder.packer.chain import chain, registry_lookup
+def base_versions(catalog: Catalog, image_name: str) -> dict[str, str]:
+    """Latest published gallery version of each catalog image below ``image_name`` (layered builds); empty when
+    no gallery is configured (the template then builds on the definition's latest version)."""
+    from builder.packer.chain import chain, lookup_from_env
 
-    lookup = registry_lookup(state_dir)
+    if len(chain(catalog, image_name)) == 1:
+        return {}
+    lookup = lookup_from_env(catalog)
     found = {}
     for link in chain(catalog, image_name)[:-1]:
         latest = lookup(link) if lookup else None
@@ -58,7 +61,7 @@ def build_azure(catalog: Catalog, image: str, *, feed: str = "upstream", state_d
     artifact = azure_build(catalog, image, out_dir=out_dir.resolve(), on_event=printer(quiet or as_json),
                            dry_run=dry_run, on_error=on_error, feed=feed, image_version=version,
                            timeout=timeout_minutes * 60 if timeout_minutes else None,
-                           base_versions=base_versions(catalog, image, state_dir), **options)
+                           base_versions=base_versions(catalog, image), **options)
     if as_json:
         emit_json(artifact.as_dict())
     elif dry_run:

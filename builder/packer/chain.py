@@ -2,7 +2,7 @@
 
 A link's digest covers its resolved catalog entry, the facts of its SKUs, every shared build input
 (``builder.matrix.SHARED_INPUTS``: Ansible content, the Packer template, package table, ...) and the digest of
-the link below it. It is stamped on the image as the ``builder_inputs_digest`` tag; a link needs rebuilding
+the link below it. It is stamped on the image as the ``builder.inputs_digest`` tag; a link needs rebuilding
 when its digest differs from the tag of its latest published version.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from builder.catalog.loader import Catalog
 from builder.matrix import SHARED_INPUTS
 
-DIGEST_TAG = "builder_inputs_digest"
+DIGEST_TAG = "builder.inputs_digest"  # same "builder." prefix as builder.azure.tags
 REPO = Path(__file__).resolve().parents[2]
 
 # name -> (latest published version, its digest tag or None); None when the image was never published.
@@ -116,24 +117,44 @@ def chain_status(catalog: Catalog, name: str, published: PublishedLookup | None 
     return out
 
 
-def registry_lookup(state_dir: Path) -> PublishedLookup | None:
-    """Published versions from the local registry (``<state>/registry.json``); None when there is none."""
-    from builder.registry import LocalRegistry
+def gallery_lookup(catalog: Catalog, settings: Any) -> PublishedLookup:
+    """Latest published version of each image in its gallery definition and its digest tag.
+
+    "Published": provisioning succeeded and not yanked (staged versions count: they were built from those
+    inputs). A missing gallery or definition means never published.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from builder.azure import tags as T
+    from builder.azure.clients import compute_client
+    from builder.azure.errors import arm_errors
     from builder.versioning import sort_key
 
-    registry = LocalRegistry(state_dir)
-    if not registry.path.exists():
-        return None
-    images = registry.load().get("images", {})
+    compute = compute_client(settings)
 
     def lookup(name: str) -> tuple[str, str | None] | None:
-        versions = images.get(name) or {}
-        valid = [v for v in versions if all(p.isdigit() for p in v.split("."))]
-        if not valid:
+        g = catalog.model(name).gallery
+        with arm_errors(f"listing versions of {g.gallery}/{g.definition}"):
+            try:
+                items = [v.as_dict() for v in compute.gallery_image_versions.list_by_gallery_image(
+                    g.resource_group, g.gallery, g.definition)]
+            except ResourceNotFoundError:
+                return None
+        done = [i for i in items if (i.get("properties") or {}).get("provisioningState") == "Succeeded"
+                and T.YANKED not in (i.get("tags") or {})]
+        if not done:
             return None
-        latest = max(valid, key=sort_key)
-        entry = versions[latest] or {}
-        tags = entry.get("tags") or {}
-        return latest, tags.get(DIGEST_TAG) or entry.get("inputs_digest")
+        latest = max(done, key=lambda i: sort_key(i["name"]))
+        return latest["name"], (latest.get("tags") or {}).get(DIGEST_TAG)
 
     return lookup
+
+
+def lookup_from_env(catalog: Catalog, env: dict[str, str] | None = None) -> PublishedLookup | None:
+    """A gallery lookup when Azure is configured (``AZURE_SUBSCRIPTION_ID``), else None (status unknown)."""
+    env = dict(os.environ if env is None else env)
+    if not env.get("AZURE_SUBSCRIPTION_ID", "").strip():
+        return None
+    from builder.azure.settings import settings_from_env
+
+    return gallery_lookup(catalog, settings_from_env(env))

@@ -105,8 +105,13 @@ def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_
         raise InputError(f"invalid value {output!r}: expected one of {', '.join(OUTPUTS)}", field="--output")
     base = image.base
     base_kind = f"image:{base.image}" if base.image else ("gallery" if base.gallery_image_id else "marketplace")
-    tags = {"builder_image": image.name, "builder_version": version, DIGEST_TAG: inputs_digest(catalog, image.name),
-            "builder_git_commit": commit, "builder_base": base_kind}
+    from builder.azure import tags as T
+
+    # The publisher's tag scheme (component versions, provenance). The version only exists when verification on
+    # the build VM passed, so it is captured as verified and `builder promote` can make it latest.
+    tags = T.version_tags(image, {T.GIT_COMMIT: commit, DIGEST_TAG: inputs_digest(catalog, image.name),
+                                  "builder.version": version, "builder.base": base_kind,
+                                  T.VERIFICATION: T.VERIFIED})
     values: dict[str, Any] = {
         **_base(catalog, image, base_versions or {}),
         "location": b.region,

@@ -7,8 +7,7 @@ import shutil
 
 from builder.catalog.loader import load_catalog
 from builder.matrix import SHARED_INPUTS
-from builder.packer.chain import DIGEST_TAG, chain, chain_status, inputs_digest, registry_lookup
-from builder.registry import LocalRegistry
+from builder.packer.chain import DIGEST_TAG, chain, chain_status, gallery_lookup, inputs_digest, lookup_from_env
 from tests.conftest import REPO
 
 TOP, BASE = "ndh100-train-layered", "gpu-base"
@@ -67,39 +66,53 @@ def test_shared_inputs_change_every_digest(catalog_copy, tmp_path):
     assert digests[0] != digests[1]
 
 
-def test_status_unknown_without_gallery_record(catalog_copy, tmp_path):
+SRC = "/subscriptions/s/resourceGroups/rg-build/providers/Microsoft.Compute/images/{}"
+
+
+def _publish(catalog, emulator, name, version, digest, **extra_tags):
+    from builder.azure import Source, publish_version
+
+    publish_version(catalog, name, source=Source(managed_image_id=SRC.format(f"{name}-{version}")), version=version,
+                    tags={DIGEST_TAG: digest, **extra_tags}, settings=emulator.settings)
+
+
+def test_status_unknown_without_gallery(catalog_copy):
     catalog = load_catalog(catalog_copy)
-    assert registry_lookup(tmp_path / "state") is None
+    assert lookup_from_env(catalog, {}) is None
     links = chain_status(catalog, TOP, None)
     assert [(link.image, link.status) for link in links] == [(BASE, "unknown"), (TOP, "unknown")]
     assert links[1].base == f"image {BASE}"
 
 
-def test_status_from_published_digest_tags(catalog_copy, tmp_path):
-    catalog = load_catalog(catalog_copy)
-    state = tmp_path / "state"
-    registry = LocalRegistry(state)
-    registry.record(BASE, "2026.1101.0", {"tags": {DIGEST_TAG: "old"}})
-    registry.record(BASE, "2026.1102.1", {"tags": {DIGEST_TAG: inputs_digest(catalog, BASE)}})
-    registry.record(TOP, "2026.1102.0", {"tags": {DIGEST_TAG: "stale"}})
-    links = chain_status(catalog, TOP, registry_lookup(state))
+def test_status_from_gallery_digest_tags(arm_emulator):
+    catalog = load_catalog(REPO / "images")
+    lookup = gallery_lookup(catalog, arm_emulator.settings)
+    assert lookup(BASE) is None  # no gallery yet: never published
+    _publish(catalog, arm_emulator, BASE, "2026.1101.0", "old")
+    _publish(catalog, arm_emulator, BASE, "2026.1102.1", inputs_digest(catalog, BASE))
+    _publish(catalog, arm_emulator, TOP, "2026.1102.0", "stale")
+    links = chain_status(catalog, TOP, lookup)
     assert [(link.image, link.status, link.published_version) for link in links] == [
         (BASE, "up-to-date", "2026.1102.1"), (TOP, "rebuild", "2026.1102.0")]
-    fresh = chain_status(catalog, "ndh100-train", registry_lookup(state))
-    assert fresh[0].status == "rebuild" and fresh[0].published_version is None  # never published
+    _publish(catalog, arm_emulator, BASE, "2026.1103.0", "newer", **{"builder.yanked": "bad driver"})
+    assert lookup(BASE)[0] == "2026.1102.1"  # a yanked version is not the latest published one
+    fresh = chain_status(catalog, "ndh100-train", lookup)
+    assert fresh[0].status == "rebuild" and fresh[0].published_version is None
 
 
-def test_builder_plan_shows_chain_and_status(run_cli, tmp_path):
-    result = run_cli("plan", TOP, "--target", "azure", "--json")
+def test_builder_plan_shows_chain_and_status(run_cli, arm_emulator):
+    no_gallery = {"AZURE_SUBSCRIPTION_ID": ""}
+    result = run_cli("plan", TOP, "--target", "azure", "--json", env=no_gallery)
     assert result.code == 0, result.stderr
     plan = json.loads(result.stdout)
     assert [link["image"] for link in plan["chain"]] == [BASE, TOP]
     assert {link["status"] for link in plan["chain"]} == {"unknown"}
+    assert "no gallery configured" in run_cli("plan", TOP, "--target", "azure", env=no_gallery).stdout
     catalog = load_catalog(REPO / "images")
-    LocalRegistry(tmp_path / "state").record(BASE, "2026.1102.1", {"tags": {DIGEST_TAG: inputs_digest(catalog,
-                                                                                                        BASE)}})
-    text = run_cli("plan", TOP, "--target", "azure")
+    _publish(catalog, arm_emulator, BASE, "2026.1102.1", inputs_digest(catalog, BASE))
+    text = run_cli("plan", TOP, "--target", "azure", env=arm_emulator.env())
     assert text.code == 0, text.stderr
     assert "build chain" in text.stdout and "up-to-date" in text.stdout and "rebuild" in text.stdout
-    statuses = {link["image"]: link["status"] for link in json.loads(run_cli("plan", TOP, "--json").stdout)["chain"]}
+    statuses = {link["image"]: link["status"]
+                for link in json.loads(run_cli("plan", TOP, "--json", env=arm_emulator.env()).stdout)["chain"]}
     assert statuses == {BASE: "up-to-date", TOP: "rebuild"}

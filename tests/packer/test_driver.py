@@ -15,6 +15,8 @@ from builder.errors import OperationError
 from builder.packer import driver
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # drives the packer binary
+
 
 def test_success_streams_unescaped_events_and_logs(packer_path, null_template, tmp_path):
     template = null_template("success")

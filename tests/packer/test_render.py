@@ -41,7 +41,7 @@ def test_layered_base_is_the_base_image_gallery_version(catalog_copy, tmp_path):
     assert values["base_gallery_image"] == {"subscription": "", "resource_group": below.resource_group,
                                             "gallery_name": below.gallery, "image_name": below.definition,
                                             "image_version": "2026.1101.3"}
-    assert values["azure_tags"]["builder_base"] == "image:gpu-base"
+    assert values["azure_tags"]["builder.base"] == "image:gpu-base"
     latest = packer_variables(catalog, "ndh100-train-layered", tmp_path, commit="c")
     assert latest["base_gallery_image"]["image_version"] == ""  # the template maps "" to latest
 

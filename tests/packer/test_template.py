@@ -13,6 +13,7 @@ import pytest
 
 from builder.catalog.loader import load_catalog
 from builder.layers import FINAL_ROLES
+from builder.packer.chain import DIGEST_TAG
 from builder.packer.render import TEMPLATE_FILES, var_file_name, write_packer_files
 from tests.conftest import REPO
 from tests.packer import plugin_docs as docs
@@ -148,8 +149,9 @@ def test_var_file_fits_the_declarations(rendered, image):
     assert values["location"] == model.build.region and values["vm_size"] == model.build.vm_size
     assert values["gallery"]["image_name"] == model.gallery.definition
     assert values["gallery"]["exclude_from_latest"] is model.gallery.staging.exclude_from_latest
-    assert values["azure_tags"]["builder_image"] == image
-    assert re.fullmatch(r"[0-9a-f]{64}", values["azure_tags"]["builder_inputs_digest"])
+    assert values["azure_tags"]["builder.image"] == image and values["azure_tags"]["builder.version"]
+    assert re.fullmatch(r"[0-9a-f]{64}", values["azure_tags"][DIGEST_TAG])
+    assert len(values["azure_tags"]) <= 50 and all(len(v) <= 256 for v in values["azure_tags"].values())
     assert ("marketplace" in values) != ("base_gallery_image" in values)
 
 
