@@ -181,3 +181,16 @@ def test_interrupt_unmounts_and_exits_130(builder_cache, tmp_path):
     assert [p["name"] for p in record["phases"] if p["status"] == "interrupted"] == ["layer:base"]
     _no_leftovers(builder_cache, record)
     assert not (state / "registry.json").exists()
+
+
+def test_unusable_base_folder_is_an_input_error(builder_cache, tmp_path):
+    folder = tmp_path / "not-a-rootfs"
+    (folder / "etc").mkdir(parents=True)
+    (folder / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    state = tmp_path / "state"
+    proc = _build(builder_cache, state, "--base-rootfs", str(folder), timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{folder}: --base-rootfs: the base root filesystem lacks python3, a kernel and initrd in /boot" in (
+        proc.stderr) and "Traceback" not in proc.stderr
+    [record] = _records(state)
+    assert record["status"] == "failed" and record["artifacts"] == {}
