@@ -25,9 +25,15 @@ class ResolvedSku:
         return f"{label} from {self.source}" + (f"; {'; '.join(self.notes)}" if self.notes else "")
 
 
+# Form-factor words a vendor tool appends to the marketing name (rocm-smi: "AMD Instinct MI300X OAM").
+FORM_FACTORS = ("OAM",)
+
+
 def model_matches(reported: str, expected: str | None) -> bool:
-    """``AMD Instinct MI300X OAM`` matches the catalog's ``AMD Instinct MI300X``; NVIDIA names match exactly."""
-    return expected is not None and (reported == expected or reported.startswith(expected + " "))
+    """Exact name, or the name plus a form-factor word (never "H100 NVL" for "H100")."""
+    if expected is None:
+        return False
+    return reported == expected or any(reported == f"{expected} {word}" for word in FORM_FACTORS)
 
 
 def resolve(choice: str, skus: dict[str, dict[str, Any]], targets: list[str], vm_size: str | None,

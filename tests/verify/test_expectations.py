@@ -1,0 +1,74 @@
+"""Expectations come from the catalog, skus.yaml, builder/packages.py and the role defaults, nothing else."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from builder.catalog.loader import load_catalog
+from builder.errors import InputError
+from builder.packages import packages_for
+from builder.verify.expectations import build_expectations, role_defaults
+
+
+def test_packages_follow_packages_py(shipped_catalog):
+    exp = build_expectations(shipped_catalog, "ndh100-train")
+    comps = shipped_catalog.model("ndh100-train").components.model_dump(mode="json", exclude_none=True)
+    table = [(p.name, p.version) for group in packages_for(comps).values() for p in group]
+    assert [(p["name"], p["version"]) for p in exp["packages"]] == table
+    assert exp["nvswitch"] and exp["infiniband"]
+    assert exp["cuda"]["home"].endswith(exp["cuda"]["release"])
+
+
+def test_pin_change_in_catalog_moves_expectation(catalog_copy):
+    path = catalog_copy / "nvidia-base.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["components"]["container_toolkit"]["version"] = "1.17.9-1"
+    path.write_text(yaml.safe_dump(data))
+    exp = build_expectations(load_catalog(catalog_copy), "ndh100-train")
+    versions = {p["name"]: p["version"] for p in exp["packages"]}
+    assert versions["nvidia-container-toolkit"] == "1.17.9-1"
+
+
+def test_fabric_manager_only_for_nvswitch_sizes(shipped_catalog):
+    for name in ("ndh100-train", "nca100-infer", "ndmi300x-train", "cpu-infer"):
+        exp = build_expectations(shipped_catalog, name)
+        skus = [shipped_catalog.skus[s] for s in shipped_catalog.model(name).target_skus]
+        has_fm = "fabric_manager" in exp["components"]
+        assert has_fm == (any(s.nvswitch for s in skus) and
+                          shipped_catalog.model(name).components.fabric_manager is not None)
+        assert any(p["component"] == "fabric_manager" for p in exp["packages"]) == has_fm
+
+
+def test_cpu_image_has_no_vendor_packages(shipped_catalog):
+    exp = build_expectations(shipped_catalog, "cpu-infer")
+    assert exp["kind"] == "cpu" and exp["packages"] == [] and exp["apt_feeds"] == {}
+    assert "cuda" not in exp
+
+
+def test_feeds_keep_the_render_layout(shipped_catalog):
+    from builder.render import FEEDS
+
+    exp = build_expectations(shipped_catalog, "ndmi300x-train")
+    assert set(exp["apt_feeds"]) <= set(FEEDS)
+    for feed, marker in exp["apt_feeds"].items():
+        assert marker and marker in FEEDS[feed].repo
+
+
+def test_limits_and_sysctl_from_role_defaults(shipped_catalog):
+    defaults = role_defaults("common")
+    if not defaults:
+        pytest.skip("common role not present")
+    exp = build_expectations(shipped_catalog, "ndh100-train")
+    assert exp["limits"]["nofile"] == defaults["common_nofile"]
+    assert exp["sysctl"] == {k: str(v) for k, v in defaults["common_sysctl"].items()}
+
+
+def test_unknown_sku_is_input_error(shipped_catalog):
+    with pytest.raises(InputError, match="did you mean 'Standard_ND96isr_H100_v5'"):
+        build_expectations(shipped_catalog, "ndh100-train", sku="Standard_ND96isr_H100_v6")
+
+
+def test_abstract_image_is_input_error(shipped_catalog):
+    with pytest.raises(InputError, match="abstract"):
+        build_expectations(shipped_catalog, "nvidia-base")
