@@ -163,7 +163,14 @@ def check_components(catalog: Catalog, image: Image, feed: str, report: Report,
 
 
 def current_version(life) -> Any | None:
-    """The image's version that ``latest`` resolves to (VersionInfo), or None."""
+    """The image's version that ``latest`` resolves to (VersionInfo), or None (also: never published)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    d = life.dest
+    try:
+        life.compute.gallery_images.get(d.resource_group, d.gallery, d.definition)
+    except ResourceNotFoundError:
+        return None
     return next((v for v in life.versions() if v.latest), None)
 
 

@@ -153,6 +153,8 @@ def test_pinned_marketplace_version_and_unrecorded_base(run_cli, arm_emulator, c
     data = json.loads(result.stdout)
     assert [(f["current"], f["latest"]) for f in data["findings"]] == [("22.04.2025010101", "22.04.2025020202")]
     base.write_text(text)  # back to latest: no live version yet, so only a note
-    again = json.loads(run_cli("--catalog", str(catalog_copy), "outdated", image, "--no-components", "--json",
-                               env=arm_emulator.env()).stdout)
-    assert again["images"] == [] and again["findings"] == []
+    rerun = run_cli("--catalog", str(catalog_copy), "outdated", image, "--no-components", "--json",
+                    env=arm_emulator.env())
+    again = json.loads(rerun.stdout)
+    assert rerun.code == 0 and again["images"] == [] and again["findings"] == [] and again["errors"] == []
+    assert "no live gallery version" in again["notes"][0]["message"]

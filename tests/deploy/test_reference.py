@@ -182,3 +182,10 @@ def test_cli_json_and_environment_subscription(run_cli):
     assert data["format"] == "terraform" and data["placeholders"] == []
     assert data["image_id"] == _expected_id("ndh100-train", "sub-123")
     _tf_vm(_terraform(data["snippet"]))
+
+
+def test_cli_format_choices_match_the_renderers():
+    from builder.commands.deploy import FORMATS as CLI_FORMATS
+    from builder.reference import RENDERERS
+
+    assert tuple(CLI_FORMATS) == FORMATS == tuple(RENDERERS)
