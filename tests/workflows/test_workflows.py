@@ -183,3 +183,16 @@ def test_every_builder_command_in_the_workflows_exists_with_its_options():
                 assert token.split("=")[0] in options, f"{name}:{job_id}: builder {command} has no {token}"
     assert {"matrix", "build", "versions", "verify", "reference", "promote", "yank", "diff", "outdated", "gc", "docs",
             "validate"} <= seen
+
+
+def test_nightly_reads_fields_that_builder_outdated_writes():
+    from dataclasses import fields
+
+    from builder.outdated import Finding, Report
+
+    nightly = (WORKFLOWS / "nightly.yml").read_text()
+    top = set(Report().as_dict())
+    assert set(re.findall(r"jq -r '\.(\w+)", nightly)) <= top
+    finding_fields = {f.name for f in fields(Finding)}
+    used = set(re.findall(r"\\\(\.(\w+)\)", nightly))
+    assert used and used <= finding_fields | {"message"}
