@@ -19,7 +19,7 @@ from builder.azure.gallery import Destination, ensure_definition
 from builder.azure.progress import Progress, ProgressCallback, ignore
 from builder.azure.settings import Settings
 from builder.azure.source import Source
-from builder.azure.tags import version_tags
+from builder.azure.tags import VERIFICATION, version_tags
 from builder.catalog.loader import Catalog
 from builder.catalog.reference_data import normalise_region, regions
 from builder.catalog.rules import check_image
@@ -40,7 +40,7 @@ class PublishResult:
     exclude_from_latest: bool
     end_of_life_date: str | None
     tags: dict[str, str]
-    action: str  # created | resumed | retried | replaced | unchanged
+    action: str  # created | resumed | retried | replaced | unchanged | tags-updated
     seconds: float = 0.0
     source: str = ""
     definition: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -146,6 +146,13 @@ class Publisher:
         return self.compute.gallery_image_versions.begin_create_or_update(
             d.resource_group, d.gallery, d.definition, version, body, headers=headers)
 
+    def set_tag(self, version: str, resource: dict[str, Any], key: str, value: str) -> None:
+        d = self.dest
+        tags = {**(resource.get("tags") or {}), key: value}
+        with arm_errors(f"tagging version {version}"):
+            self.compute.gallery_image_versions.begin_update(d.resource_group, d.gallery, d.definition, version,
+                                                             {"tags": tags}).result()
+
     def delete(self, version: str) -> None:
         d = self.dest
         with arm_errors(f"deleting version {version}"):
@@ -235,6 +242,13 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
                 action = "retried"
             elif state == "Succeeded" and (existing["properties"].get("replicationStatus") or {}).get(
                     "aggregatedState") == "Completed":
+                verdict = (tags or {}).get(VERIFICATION)
+                if verdict and (existing.get("tags") or {}).get(VERIFICATION) != verdict:
+                    pub.say(f"version {name} already published from this source: recording verification {verdict}",
+                            "tags")
+                    pub.set_tag(name, existing, VERIFICATION, verdict)
+                    return _finish(pub, name, pub.get(name) or {}, wanted_regions, "tags-updated", started, source,
+                                   definition)
                 pub.say(f"version {name} already published from this source: nothing to do", "done")
                 return _finish(pub, name, existing, wanted_regions, "unchanged", started, source, definition)
             else:

@@ -20,8 +20,9 @@ MAX_VALUE = 256
 
 
 def provenance(git_commit: str | None = None, build_id: str | None = None, sbom_digest: str | None = None,
-               verification: str = "pending") -> dict[str, str]:
-    """Provenance tags for ``publish_version(tags=...)``; empty values are left out."""
+               verification: str | None = None) -> dict[str, str]:
+    """Provenance tags for ``publish_version(tags=...)``; empty values are left out (a new version without a
+    verification result is tagged ``pending``)."""
     tags = {GIT_COMMIT: git_commit, BUILD_ID: build_id, SBOM: sbom_digest, VERIFICATION: verification}
     return {k: v for k, v in tags.items() if v}
 

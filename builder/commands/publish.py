@@ -78,8 +78,9 @@ def _git_commit() -> str | None:
 @click.option("--build-id", default=None, help="Build id to record in the tags.")
 @click.option("--sbom", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="SBOM file; its SHA-256 is recorded in the tags.")
-@click.option("--verification", type=click.Choice(["passed", "failed", "pending"]), default="pending",
-              show_default=True, help="Verification result recorded in the tags (promote needs 'passed').")
+@click.option("--verification", type=click.Choice(["passed", "failed", "pending"]), default=None,
+              help="Verification result for the tags (promote needs 'passed'); on an existing version from the same "
+                   "source, updates its tag. [default: pending for a new version]")
 @click.option("--force", is_flag=True, help="Replace an existing version that came from a different source.")
 @subscription_option
 @json_option

@@ -224,3 +224,19 @@ def test_api_rejects_bad_version_before_any_request(arm_emulator, catalog):
     assert arm_emulator.stats()["requests"] == 0
     with pytest.raises(OperationError, match="not found"):
         Lifecycle(catalog, IMAGE, arm_emulator.settings).versions()
+
+
+def test_verification_recorded_after_publish_allows_promote(run_cli, arm_emulator):
+    first = _json(_publish(run_cli, arm_emulator, "--version", "4.0.0", "--git-commit", "aaa", "--json"))
+    assert first["tags"]["builder.verification"] == "pending"
+    assert run_cli("promote", IMAGE, "4.0.0", env=arm_emulator.env()).code == 1
+    failed = _json(_publish(run_cli, arm_emulator, "--version", "4.0.0", "--verification", "failed", "--json"))
+    assert failed["action"] == "tags-updated" and failed["tags"]["builder.verification"] == "failed"
+    assert run_cli("promote", IMAGE, "4.0.0", env=arm_emulator.env()).code == 1
+    passed = _json(_publish(run_cli, arm_emulator, "--version", "4.0.0", "--verification", "passed",
+                            "--git-commit", "bbb", "--json"))
+    assert passed["action"] == "tags-updated" and passed["tags"]["builder.verification"] == "passed"
+    assert passed["tags"]["builder.git_commit"] == "aaa", "provenance of the existing version must not change"
+    rerun = _json(_publish(run_cli, arm_emulator, "--version", "4.0.0", "--json"))
+    assert rerun["action"] == "unchanged" and rerun["tags"]["builder.verification"] == "passed"
+    assert run_cli("promote", IMAGE, "4.0.0", env=arm_emulator.env()).code == 0
