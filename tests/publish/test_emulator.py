@@ -240,3 +240,26 @@ def test_cli_emulator_loads_faults_and_rejects_bad_ones(tmp_path, run_cli):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+def test_if_none_match_star_refuses_an_existing_version(arm_emulator, clients):
+    compute, _ = clients
+    _definition(compute)
+    compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, IMAGE, "1.0.0", _version_body(),
+                                                          headers={"If-None-Match": "*"})
+    with pytest.raises(HttpResponseError) as caught:
+        compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, IMAGE, "1.0.0", _version_body(),
+                                                              headers={"If-None-Match": "*"})
+    assert caught.value.status_code == 412 and caught.value.error.code == "PreconditionFailed"
+    with pytest.raises(ResourceExistsError) as busy:
+        compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, IMAGE, "1.0.0", _version_body())
+    assert busy.value.error.code == "OperationNotAllowed"
+
+
+def test_resource_group_delete_removes_everything_below(arm_emulator, clients):
+    compute, resources = clients
+    _definition(compute)
+    resources.resource_groups.begin_delete(RG).result()
+    assert resources.resource_groups.check_existence(RG) is False
+    resources.resource_groups.create_or_update(RG, {"location": "eastus2"})
+    assert list(compute.galleries.list_by_resource_group(RG)) == []
