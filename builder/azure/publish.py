@@ -225,6 +225,9 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
         if existing is not None:
             same = source.same_as(Source.from_storage_profile(existing["properties"].get("storageProfile") or {}))
             state = existing["properties"].get("provisioningState")
+            if not same and auto:
+                pub.say(f"version {name} was just taken by another publish; trying the next number", "create")
+                continue
             if not same and not force:
                 raise OperationError(f"version {name} already exists from a different source; choose another "
                                      "--version or pass --force to replace it")
