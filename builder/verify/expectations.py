@@ -67,6 +67,7 @@ def build_expectations(catalog: Catalog, image_name: str, *, sku: str = "auto",
     ]
     markers = feed_markers()
     common = role_defaults("common")
+    rocm = role_defaults("rocm") if "rocm" in installed else {}
     expectations: dict[str, Any] = {
         "image": image.name,
         "os": image.os.value,
@@ -82,6 +83,8 @@ def build_expectations(catalog: Catalog, image_name: str, *, sku: str = "auto",
         "limits": {item: common[f"common_{item}"] for item in ("memlock", "nofile", "stack")
                    if f"common_{item}" in common},
         "sysctl": {key: str(value) for key, value in (common.get("common_sysctl") or {}).items()},
+        "rocm_sysctl": {key: str(value) for key, value in (rocm.get("rocm_sysctl") or {}).items()},
+        "rocm_device_mode": rocm.get("rocm_device_mode"),
         "target_skus": targets,
         "sku": resolve_sku_choice(catalog, sku),
         "skus": {name: facts.model_dump(mode="json") for name, facts in catalog.skus.items()},

@@ -126,3 +126,20 @@ def unit_state(host: Any, unit: str) -> str:
 
 def exists(host: Any, path: str) -> bool:
     return host.run(f"test -e {shlex.quote(path)}").rc == 0
+
+
+def sysctl_files(host: Any) -> dict[str, str]:
+    """``key -> value`` from ``/etc/sysctl.d/*.conf`` as applied at boot (later files win)."""
+    values: dict[str, str] = {}
+    for _, text in sorted(glob_text(host, "/etc/sysctl.d/*.conf").items()):
+        for line in text.splitlines():
+            key, sep, value = line.split("#", 1)[0].partition("=")
+            if sep:
+                values[key.strip()] = value.strip()
+    return values
+
+
+def modules_at_boot(host: Any) -> set[str]:
+    """Kernel modules listed in ``/etc/modules-load.d/*.conf`` (``-`` and ``_`` are the same to modprobe)."""
+    return {line.strip().replace("-", "_") for text in glob_text(host, "/etc/modules-load.d/*.conf").values()
+            for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", ";"))}

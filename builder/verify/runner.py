@@ -23,7 +23,7 @@ SELECTS = {
     "pre-generalize": "not hygiene",
     "hygiene": "hygiene",
 }
-STATIC_GROUPS = ("packages", "repositories", "services", "gpu_stack", "hpc", "manifest", "hygiene")
+STATIC_GROUPS = ("packages", "repositories", "services", "gpu_stack", "hpc", "rocm", "manifest", "hygiene")
 
 
 def marker_expression(select: str) -> tuple[str | None, str | None]:

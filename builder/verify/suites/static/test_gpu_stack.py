@@ -32,8 +32,7 @@ def test_peermem_at_boot(expect, host, check):
     need(expect, "nvidia_driver")
     if not expect["infiniband"]:
         pytest.skip("not an RDMA image")
-    modules = {line.strip().replace("-", "_") for text in probe.glob_text(host, "/etc/modules-load.d/*.conf").values()
-               for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    modules = probe.modules_at_boot(host)
     check.that("nvidia_peermem" in modules, "nvidia_peermem in /etc/modules-load.d", sorted(modules))
 
 

@@ -43,12 +43,7 @@ def test_limits(expect, host, check):
 def test_sysctl(expect, host, check):
     if not expect["sysctl"]:
         pytest.skip("no sysctl settings in the common role")
-    values: dict[str, str] = {}
-    for _, text in sorted(probe.glob_text(host, "/etc/sysctl.d/*.conf").items()):
-        for line in text.splitlines():
-            key, sep, value = line.split("#", 1)[0].partition("=")
-            if sep:
-                values[key.strip()] = value.strip()
+    values = probe.sysctl_files(host)
     check.equal(expect["sysctl"], {key: values.get(key, "unset") for key in expect["sysctl"]})
 
 
@@ -62,8 +57,7 @@ def test_waagent_rdma(expect, host, check):
 
 def test_ib_modules_at_boot(expect, host, check):
     need(expect, "doca_ofed")
-    modules = {line.strip() for text in probe.glob_text(host, "/etc/modules-load.d/*.conf").values()
-               for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    modules = probe.modules_at_boot(host)
     wanted = ["ib_ipoib", "ib_umad"]
     check.equal(wanted, [m for m in wanted if m in modules])
 

@@ -13,7 +13,7 @@ UNITS = {
     "fabric_manager": "nvidia-fabricmanager.service",
     "dcgm": "nvidia-dcgm.service",
     "dcgm_exporter": "dcgm-exporter.service",
-    "node_exporter": "prometheus-node-exporter.service",
+    "node_exporter": "node_exporter.service",
     "doca_ofed": "openibd.service",
 }
 
@@ -27,3 +27,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_enabled(unit, host, check):
     check.equal("enabled", probe.unit_state(host, unit))
+
+
+def test_sku_tuning(expect, host, check):
+    """The first-boot tuning oneshot is enabled and knows every target size of the image (and no other)."""
+    import json
+
+    state = probe.unit_state(host, "builder-sku-tuning.service")
+    text = probe.read(host, "/etc/builder/sku-tuning.json")
+    try:
+        sizes = sorted(json.loads(text)["skus"]) if text else "no /etc/builder/sku-tuning.json"
+    except (ValueError, KeyError, TypeError):
+        sizes = "unparsable /etc/builder/sku-tuning.json"
+    check.equal(f"enabled, sizes {sorted(expect['target_skus'])}", f"{state}, sizes {sizes}")
