@@ -8,7 +8,6 @@ when its digest differs from the tag of its latest published version.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -42,7 +41,6 @@ class Link:
                 "status": self.status}
 
 
-@functools.lru_cache(maxsize=8)
 def shared_inputs_digest(repo: Path = REPO) -> str:
     """sha256 over the paths and contents of every shared build input file under ``repo``."""
     h = hashlib.sha256()
