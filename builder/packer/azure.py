@@ -79,6 +79,17 @@ def minimum_packer(directory: Path) -> str:
     return found.group(1) if found else "1.7.0"
 
 
+def ensure_destination(catalog: Catalog, image_name: str, settings: Any, say: Callable[[str], None]) -> None:
+    """Create the resource group, gallery and image definition Packer captures into when missing (Packer fails
+    on a missing definition); immutable mismatches with the catalog are errors (builder.azure.gallery)."""
+    from builder.azure.clients import compute_client, resource_client
+    from builder.azure.gallery import Destination, ensure_definition
+
+    image = catalog.model(image_name)
+    ensure_definition(compute_client(settings), resource_client(settings), catalog.get(image_name), image,
+                      Destination.of(image), say)
+
+
 def azure_build(catalog: Catalog, image_name: str, *, out_dir: Path, on_event: Callable[[Event], None] | None = None,
                 dry_run: bool = False, on_error: str = "cleanup", timeout: float | None = None,
                 image_version: str | None = None, base_versions: dict[str, str] | None = None,
@@ -130,6 +141,13 @@ def azure_build(catalog: Catalog, image_name: str, *, out_dir: Path, on_event: C
         for command in commands:
             emit(Event("command", driver.show(command)))
         return artifact
+    if output == "gallery":
+        if os.environ.get("AZURE_SUBSCRIPTION_ID", "").strip():
+            from builder.azure.settings import settings_from_env
+
+            ensure_destination(catalog, image_name, settings_from_env(), lambda text: emit(Event("say", text)))
+        else:
+            emit(Event("say", "AZURE_SUBSCRIPTION_ID not set: the gallery image definition must already exist"))
     emit(Event("say", f"packer {found_version}: init"))
     driver.run_checked(commands[0], cwd=out_dir)
     emit(Event("say", "packer validate"))

@@ -84,3 +84,18 @@ def test_cli_without_usable_packer_is_a_clear_error(run_cli, tmp_path):
     missing = run_cli("build", "ndh100-train", "--target", "azure", env={"PACKER": str(tmp_path / "nope")})
     assert missing.code == 1 and "packer not found; install Packer" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_ensure_destination_creates_the_definition_packer_needs(arm_emulator):
+    from builder.azure.clients import compute_client
+    from builder.packer.azure import ensure_destination
+
+    said = []
+    ensure_destination(CATALOG, "gpu-base", arm_emulator.settings, said.append)
+    g = CATALOG.model("gpu-base").gallery
+    definition = compute_client(arm_emulator.settings).gallery_images.get(g.resource_group, g.gallery, g.definition)
+    assert definition.as_dict()["properties"]["identifier"]["sku"] == g.identifier.sku
+    assert any("creating" in line for line in said)
+    said.clear()
+    ensure_destination(CATALOG, "gpu-base", arm_emulator.settings, said.append)  # idempotent
+    assert not any("creating" in line for line in said)
