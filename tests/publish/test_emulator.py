@@ -208,7 +208,7 @@ def test_cli_emulator_prints_ready_line_and_keeps_state(tmp_path):
         compute_client(settings).galleries.begin_create_or_update(RG, GALLERY, {"location": "eastus2"}).result()
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
     proc, again = start()
     try:
         assert again["cert"] == ready["cert"]
@@ -218,7 +218,7 @@ def test_cli_emulator_prints_ready_line_and_keeps_state(tmp_path):
         assert gallery.properties.provisioning_state == "Succeeded"
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
 
 
 def test_cli_emulator_loads_faults_and_rejects_bad_ones(tmp_path, run_cli):
@@ -239,7 +239,7 @@ def test_cli_emulator_loads_faults_and_rejects_bad_ones(tmp_path, run_cli):
         assert stats["faults_fired"] == 1
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
 
 
 def test_if_none_match_star_refuses_an_existing_version(arm_emulator, clients):

@@ -123,7 +123,7 @@ def test_publisher_killed_mid_operation_then_rerun(arm_emulator, catalog, tmp_pa
         assert time.monotonic() < deadline and proc.poll() is None, "publisher never created the version"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.communicate(timeout=10)
     assert _remote(catalog, arm_emulator, "1.0.0")["properties"]["provisioningState"] == "Creating"
 
     rerun = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
