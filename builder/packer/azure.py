@@ -69,13 +69,9 @@ def detect_auth(env: dict[str, str] | None = None) -> str:
 
 
 def minimum_packer(directory: Path) -> str:
-    """The lowest Packer version the template's ``required_version`` accepts."""
-    import hcl2
-
-    with (directory / TEMPLATE_FILES[0]).open(encoding="utf-8") as handle:
-        parsed = hcl2.load(handle)
-    required = "".join(str(b.get("required_version", "")) for b in parsed.get("packer", []))
-    found = re.search(r">=?\s*(\d+\.\d+\.\d+)", required)
+    """The lowest Packer version the template's ``required_version`` (``">= X.Y.Z"``) accepts."""
+    text = (directory / TEMPLATE_FILES[0]).read_text(encoding="utf-8")
+    found = re.search(r'required_version\s*=\s*">=?\s*(\d+\.\d+\.\d+)"', text)
     return found.group(1) if found else "1.7.0"
 
 
