@@ -124,3 +124,26 @@ def test_cli_writes_junit_and_json(run_cli, generalized_base, tmp_path):
     assert len(cases) == len(HYGIENE) + 5
     props = {p.get("name") for case in cases for p in case.findall("./properties/property")}
     assert {"expected", "found"} <= props
+
+
+def test_rocm_checks_on_planted_files(run_static, scratch, shipped_catalog):
+    """ROCm wiring as the rocm role writes it passes; a wrong device-node mode fails only that check."""
+    from builder.verify.expectations import build_expectations
+
+    exp = build_expectations(shipped_catalog, "ndmi300x-train")
+    mode = exp["rocm_device_mode"]
+    sysctl = "".join(f"{k} = {v}\n" for k, v in exp["rocm_sysctl"].items())
+    rules = f'KERNEL=="kfd", MODE="{mode}"\nSUBSYSTEM=="drm", KERNEL=="renderD*", MODE="{mode}"\n'
+    home = f"opt/rocm-{exp['components']['rocm']['version']}"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(planted(scratch, f"{home}/.info/version", "rocm\n"))
+        (scratch / "opt/rocm").symlink_to(f"/{home}")
+        stack.callback((scratch / "opt/rocm").unlink)
+        stack.enter_context(planted(scratch, "etc/sysctl.d/90-rocm.conf", sysctl))
+        stack.enter_context(planted(scratch, "etc/modules-load.d/amdgpu.conf", "amdgpu\n"))
+        rules_file = stack.enter_context(planted(scratch, "etc/udev/rules.d/70-amdgpu.rules", rules))
+        good = run_static(scratch, "ndmi300x-train", "rocm")
+        rules_file.write_text(rules.replace(mode, "0660"))
+        bad = run_static(scratch, "ndmi300x-train", "rocm")
+    assert good.ok and good.passed == 4
+    assert failed(bad) == {"rocm.device_nodes"}
