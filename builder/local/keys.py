@@ -1,9 +1,11 @@
 """Layer cache keys: a digest of everything that affects each layer's root filesystem.
 
-A layer's key chains its parent's key with: its roles' files, the playbook and shared Ansible files, the
-rendered variables that are not per-component (OS, SKU facts, feed base ...), and the pins, packages,
-downloads and feeds of its own components. Per-build values (image version, git commit) are left out, so
-changing only a top-layer pin (e.g. dcgm-exporter) keeps every lower layer's key.
+A layer's key chains its parent's key with: its roles' files (the roles ``ansible/image.yml`` tags with the
+layer's name), the playbook and the shared Ansible files (helper roles such as ``package_feed``, config), the
+rendered variables that are not per-component (OS, SKU facts, feed kind ...), and the pins, packages,
+downloads and feeds of its own components. Per-build values (image version, git commit) are left out unless
+the layer's roles use them (then that layer is rebuilt every time, rightly: it bakes them in). Changing only
+a top-layer pin (e.g. dcgm-exporter) keeps every lower layer's key.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from builder.layers import LAYERS, Layer
+from builder.layers import FINAL_ROLES, LAYERS, Layer
 
 KEY_LAYOUT_VERSION = "1"  # bump when the way snapshots are made changes
 PER_BUILD = ("builder_image_version", "builder_git_commit")
@@ -23,6 +25,32 @@ ANSIBLE_DIR = Path(__file__).resolve().parent.parent.parent / "ansible"
 
 def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def roles_by_tag(ansible_dir: Path) -> dict[str, list[str]]:
+    """``tag -> [role]`` from the playbook's role entries (``ansible/image.yml``)."""
+    import yaml
+
+    playbook = ansible_dir / "image.yml"
+    if not playbook.exists():
+        return {}
+    found: dict[str, list[str]] = {}
+    for play in yaml.safe_load(playbook.read_text()) or []:
+        for entry in (play or {}).get("roles", []) if isinstance(play, dict) else []:
+            name = entry if isinstance(entry, str) else entry.get("role") or entry.get("name")
+            tags = [] if isinstance(entry, str) else entry.get("tags", [])
+            for tag in [tags] if isinstance(tags, str) else tags:
+                found.setdefault(tag, []).append(name)
+    return found
+
+
+def _uses_per_build(role_dir: Path) -> bool:
+    for file in role_dir.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            text = file.read_bytes()
+            if any(name.encode() in text for name in PER_BUILD):
+                return True
+    return False
 
 
 def tree_digest(path: Path, skip: tuple[str, ...] = ()) -> str:
@@ -35,7 +63,7 @@ def tree_digest(path: Path, skip: tuple[str, ...] = ()) -> str:
         return h.hexdigest()
     for file in sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()):
         rel = file.relative_to(path)
-        if (rel.parts and rel.parts[0] in skip) or "__pycache__" in rel.parts:
+        if any(rel.parts[:len(Path(s).parts)] == Path(s).parts for s in skip) or "__pycache__" in rel.parts:
             continue
         h.update(str(rel).encode() + b"\0")
         h.update((f"-> {file.readlink()}".encode() if file.is_symlink() else file.read_bytes()) + b"\0")
@@ -50,10 +78,16 @@ def layer_inputs(layer: Layer, variables: dict[str, Any], ansible_dir: Path) -> 
     mine = [c for c in layer.components if c in components]
     feeds_used = sorted({p["feed"] for c in mine for p in packages.get(c, [])})
     shared = {k: v for k, v in variables.items() if k not in PER_BUILD and k not in PER_COMPONENT}
+    tagged = roles_by_tag(ansible_dir)
+    roles = tagged.get(layer.name) or list(layer.roles)
+    fallback = [*(r for known in LAYERS for r in known.roles), *FINAL_ROLES]
+    assigned = {f"roles/{r}" for r in [*(r for names in tagged.values() for r in names), *fallback]}
+    if any(_uses_per_build(ansible_dir / "roles" / role) for role in roles):
+        shared.update({k: variables.get(k) for k in PER_BUILD})
     return {
         "layer": layer.name,
-        "roles": {role: tree_digest(ansible_dir / "roles" / role) for role in layer.roles},
-        "ansible": tree_digest(ansible_dir, skip=("roles",)),
+        "roles": {role: tree_digest(ansible_dir / "roles" / role) for role in roles},
+        "ansible": tree_digest(ansible_dir, skip=tuple(sorted(assigned))),
         "shared_vars": _digest(shared),
         "components": {c: components[c] for c in mine},
         "packages": {c: packages.get(c, []) for c in mine},

@@ -84,3 +84,24 @@ def test_feed_url_is_neutral_but_the_feed_kind_is_not(catalog_copy, tmp_path):
     mirror = _vars(catalog_copy, feed="http://other-mirror.example/")
     assert _changed(layer_keys("b", one, ansible), layer_keys("b", mirror, ansible)) == [
         "base", "gpu", "fabric", "image"]
+
+
+def test_playbook_tags_decide_roles_and_per_build_values_only_key_the_layer_that_bakes_them(catalog_copy, tmp_path):
+    ansible = _roles(tmp_path)
+    (ansible / "image.yml").write_text(
+        "- hosts: all\n  roles:\n    - {role: common, tags: [base]}\n    - {role: cuda, tags: [gpu]}\n"
+        "    - {role: stamp, tags: [image]}\n    - {role: generalize, tags: [generalize]}\n")
+    (ansible / "roles/stamp/defaults").mkdir(parents=True)
+    (ansible / "roles/stamp/defaults/main.yml").write_text("version: '{{ builder_image_version }}'\n")
+    one = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.0"), ansible)
+    two = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
+    assert _changed(one, two) == ["image"]
+    (ansible / "roles/stamp/defaults/main.yml").write_text("version: fixed\n")  # a role tagged image: its files
+    assert _changed(two, layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)) == ["image"]
+    (ansible / "roles/generalize/tasks/main.yml").write_text("- name: changed\n")  # final role: no layer
+    three = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
+    assert three == layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
+    (ansible / "roles/helper").mkdir()
+    (ansible / "roles/helper/main.yml").write_text("shared\n")  # an untagged helper role: every layer
+    assert _changed(three, layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)) == [
+        "base", "gpu", "fabric", "image"]
