@@ -37,4 +37,36 @@ def render(ctx: Context, image: str, target: str, out_dir: Path, feed: str, os_o
         click.echo(str(path))
 
 
-COMMANDS = [render]
+
+@click.command("converge")
+@click.option("--rootfs", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
+              help="Root filesystem to converge (through chroot; needs root).")
+@click.option("--vars", "vars_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
+              help="Variables written by `builder render`.")
+@click.option("--tags", default=None, help="Comma-separated layers to apply (base,gpu,fabric,image,generalize).")
+@click.option("--check", "check_mode", is_flag=True, help="Dry run: report what would change.")
+@click.option("--log", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Full ansible-playbook log [default: <vars folder>/converge.log].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result counts as JSON.")
+def converge_command(rootfs: Path, vars_file: Path, tags: str | None, check_mode: bool, log: Path | None,
+                     as_json: bool) -> None:
+    """Apply ansible/image.yml to ROOTFS with the rendered variables."""
+    from dataclasses import asdict
+
+    from builder.converge import converge
+    from builder.output import emit_json
+    from builder.rootfs import require_tools
+
+    require_tools("chroot")
+    log = log or vars_file.parent / "converge.log"
+    quiet = as_json
+    result = converge(rootfs, vars_file, log=log, tags=tags.split(",") if tags else None, check_mode=check_mode,
+                      on_task=None if quiet else lambda name: click.echo(f"  {name}", err=True))
+    if as_json:
+        emit_json({**asdict(result), "log": str(log)})
+        return
+    click.echo(f"ok={result.ok} changed={result.changed} failed={result.failed} unreachable={result.unreachable} "
+               f"(log: {log})")
+
+
+COMMANDS = [render, converge_command]
