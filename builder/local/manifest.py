@@ -50,7 +50,7 @@ def build_manifest(pipeline: Pipeline) -> dict[str, Any]:
         "disk": {k: v for k, v in state.disk.items() if k != "vhd"},
         "boot_test": state.boot,
         "phases": [{"name": p.name, "status": p.status, "seconds": round(p.seconds, 1)} for p in record.phases
-                   if p.status not in ("pending", "skipped")],
+                   if p.status not in ("pending", "skipped", "running")],
         "artifacts": artifacts,
         "host": {"machine": platform.machine(), "python": platform.python_version()},
     }
