@@ -27,8 +27,11 @@ class Base:
 
 
 def base_from_debootstrap(os_name: str, cache_dir: Path, log: Path, mirror: str | None = None,
-                          notice: Callable[[str], None] = print) -> Base:
+                          notice: Callable[[str], None] = print,
+                          progress: Callable[[str], None] = lambda _: None) -> Base:
     spec = resolve_spec(os_name, mirror, notice=notice)
+    if not (cache_dir / "base" / spec.key / "complete.json").exists():
+        progress(f"debootstrap {spec.suite} from {spec.mirror} into the cache (first build only, 1-3 min)")
     rootfs = ensure_base(spec, cache_dir, log)
     return Base(spec.os, spec.key, rootfs, f"debootstrap {spec.suite}")
 

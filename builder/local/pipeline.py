@@ -230,7 +230,8 @@ class Pipeline:
         if opts.base_rootfs:
             base = base_from_user(opts.base_rootfs, opts.cache_dir, log)
         else:
-            base = base_from_debootstrap(self.model.os.value, opts.cache_dir, log, opts.mirror, self.reporter.notice)
+            base = base_from_debootstrap(self.model.os.value, opts.cache_dir, log, opts.mirror, self.reporter.notice,
+                                         self.reporter.update)
         self.state.os, self.state.base_key, self.state.base_rootfs = base.os, base.key, base.rootfs
         self.state.base_source = base.source
         phase.detail = f"{base.source} ({base.os}, key {base.key})"
