@@ -62,12 +62,13 @@ def check_target(connection: str, host: str | None) -> list[str]:
 
 def run_suite(catalog: Catalog, image_name: str, *, connection: str, host: str | None, suite: str = "static",
               select: str = "all", junit: Path | None = None, json_out: Path | None = None,
-              expect_version: str | None = None, skus: str = "auto",
+              expect_version: str | None = None, skus: str = "auto", sudo: bool = False,
               progress: Callable[[str], None] | None = None, env: dict[str, str] | None = None) -> VerifyResult:
     """Verify ``image_name`` on a host; returns per-check results (``.ok`` when nothing failed).
 
     ``select``: ``all``, ``pre-generalize`` (everything but hygiene), ``hygiene`` (only after generalize) or a
-    comma list of check groups. Raises InputError on bad input and OperationError when pytest itself breaks.
+    comma list of check groups. ``sudo`` runs the host's commands through sudo (SSH as a normal user).
+    Raises InputError on bad input and OperationError when pytest itself breaks.
     """
     if suite not in SUITES:
         raise InputError(f"unknown suite '{suite}' (use {', '.join(SUITES)})", field="--suite")
@@ -85,6 +86,8 @@ def run_suite(catalog: Catalog, image_name: str, *, connection: str, host: str |
                 "--rootdir", str(SUITE_DIR), "--confcutdir", str(SUITE_DIR), "-p", "no:cacheprovider",
                 "-p", "no:terminal", "-o", "junit_family=xunit1", "-o", "junit_suite_name=builder-verify",
                 f"--expectations={work / 'expectations.json'}", f"--verify-report={report}", *target]
+        if sudo:
+            args.append("--sudo")
         if marks:
             args += ["-m", marks]
         if keywords:

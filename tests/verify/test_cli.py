@@ -36,3 +36,15 @@ def test_help_lists_the_options(run_cli):
     assert result.code == 0
     for option in ("--connection", "--host", "--suite", "--select", "--skus", "--junit", "--json"):
         assert option in result.stdout
+
+
+def test_static_checks_refuse_a_non_root_login(run_cli, tmp_path):
+    """As a normal user /root is unreadable and hygiene would pass vacuously: every static check fails instead."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "id").write_text("#!/bin/sh\necho 1000\n")
+    (fake / "id").chmod(0o755)
+    result = run_cli("verify", "cpu-infer", "--connection", "local", "--select", "hygiene", "-q",
+                     env={"PATH": f"{fake}:/usr/bin:/bin"})
+    assert result.code == 1
+    assert "expected root on the host" in result.stdout and "0 passed" in result.stdout
