@@ -2,7 +2,7 @@
 
 GPT disk: partition 1 a vfat EFI System Partition (``mkfs.vfat -C`` + mtools) holding a standalone GRUB
 (``grub-mkstandalone`` run in the tree's chroot) at the UEFI fallback path; partition 2 an ext4 root made
-from the tree (``mkfs.ext4 -d``). Partitions are written with ``sgdisk`` and ``dd`` at their offsets, then
+from the tree (``mkfs.ext4 -d``, written in place at its offset). ``sgdisk`` writes the GPT, ``dd`` the ESP, then
 ``qemu-img convert -O vpc -o subformat=fixed,force_size`` makes a fixed VHD whose virtual size is a whole
 number of MiB (Azure's rule). The tree gets ``/etc/fstab`` (no swap), ``/boot/grub/grub.cfg`` with
 ``console=ttyS0`` and the boot-marker unit first.
@@ -151,25 +151,20 @@ def export_disk(tree: Path, out_dir: Path, name: str, log: Path, size_mib: int |
         run(["mmd", "-i", esp, "::/EFI", "::/EFI/BOOT"], log, "mmd")
         run(["mcopy", "-i", esp, work / "BOOTX64.EFI", "::/EFI/BOOT/BOOTX64.EFI"], log, "mcopy")
 
-        step("ext4 root filesystem")
-        root_mib = size_mib - ESP_MIB - 2 if size_mib else root_size_mib(tree)
-        root = work / "root.img"
-        with open(root, "wb") as handle:
-            handle.truncate(root_mib * MIB)
-        run(["mkfs.ext4", "-q", "-F", "-L", "cloudimg-rootfs", "-U", root_uuid, "-E", "root_owner=0:0",
-             "-d", tree, root], log, "mkfs.ext4 -d")
-
         step("GPT disk")
+        root_mib = size_mib - ESP_MIB - 2 if size_mib else root_size_mib(tree)
         raw = work / "disk.raw"
-        total_mib = 1 + ESP_MIB + root_mib + 1
         with open(raw, "wb") as handle:
-            handle.truncate(total_mib * MIB)
+            handle.truncate((1 + ESP_MIB + root_mib + 1) * MIB)
         run(["sgdisk", "-Z", "-n", f"1:1MiB:+{ESP_MIB}MiB", "-t", "1:ef00", "-c", "1:EFI System",
              "-n", f"2:{1 + ESP_MIB}MiB:+{root_mib}MiB", "-t", "2:8304", "-c", "2:root", raw], log, "sgdisk")
-        for image, offset in ((esp, 1), (root, 1 + ESP_MIB)):
-            run(["dd", f"if={image}", f"of={raw}", "bs=1M", f"seek={offset}", "conv=notrunc,sparse",
-                 "status=none"], log, "dd")
-            image.unlink()
+        run(["dd", f"if={esp}", f"of={raw}", "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"], log, "dd")
+        esp.unlink()
+
+        step("ext4 root filesystem")  # written in place at the partition's offset: no copy of the tree image
+        run(["mkfs.ext4", "-q", "-F", "-L", "cloudimg-rootfs", "-U", root_uuid,
+             "-E", f"offset={(1 + ESP_MIB) * MIB},root_owner=0:0", "-d", tree, raw, f"{root_mib}M"], log,
+            "mkfs.ext4 -d")
 
         step("fixed VHD")
         vhd = out_dir / f"{name}.vhd"
