@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+ABANDONED = "abandoned"
 
 
 @dataclass
@@ -71,6 +72,22 @@ def new_build(state_dir: Path, image: str, options: dict[str, Any] | None = None
     return record
 
 
+def _lock_held(state_dir: Path, image: str) -> bool:
+    """True while some process holds the image's build lock (see ``builder.local.lock``)."""
+    import fcntl
+
+    path = state_dir / "locks" / f"{image}.lock"
+    if not path.exists():
+        return False
+    with open(path, "rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def load(path: Path) -> BuildRecord:
     data = json.loads((path / "build.json").read_text(encoding="utf-8"))
     data.pop("duration", None)
@@ -90,5 +107,7 @@ def history(state_dir: Path, image: str | None = None) -> list[BuildRecord]:
             continue
         if image and record.image != image:
             continue
+        if record.status == RUNNING and not _lock_held(state_dir, record.image):
+            record.status = ABANDONED  # its process died without cleaning up (kill -9, power loss)
         records.append(record)
     return sorted(records, key=lambda r: r.started)

@@ -100,3 +100,10 @@ def test_preflight_lists_missing_tools_with_their_packages(tmp_path, monkeypatch
     assert "missing debootstrap, qemu-system-x86_64" in text and "apt-get install debootstrap qemu-system-x86" in text
     without_boot = BuildOptions(image="img", state_dir=tmp_path, boot=False, base_rootfs=tmp_path)
     assert module.missing(without_boot) == {}
+
+
+def test_a_running_record_without_a_live_lock_shows_as_abandoned(tmp_path):
+    live = records.new_build(tmp_path, "img")
+    with BuildLock(tmp_path, "img", live.id):
+        assert [r.status for r in records.history(tmp_path)] == ["running"]
+    assert [r.status for r in records.history(tmp_path)] == ["abandoned"]
