@@ -117,6 +117,14 @@ def feed_neutral(variables: dict[str, Any]) -> dict[str, Any]:
     return neutral
 
 
+def per_build_layers(variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR,
+                     layers: tuple[Layer, ...] = LAYERS) -> set[str]:
+    """Layers whose roles bake per-build values in: their snapshots could never be reused."""
+    tagged = roles_by_tag(ansible_dir)
+    return {layer.name for layer in layers
+            if any(_uses_per_build(ansible_dir / "roles" / role) for role in tagged.get(layer.name) or layer.roles)}
+
+
 def layer_keys(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR,
                layers: tuple[Layer, ...] = LAYERS) -> list[tuple[str, str]]:
     """``[(layer name, key)]`` in build order; each key covers its parent's."""

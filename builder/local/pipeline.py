@@ -257,7 +257,7 @@ class Pipeline:
         return step
 
     def layer(self, index: int, phase: records.Phase) -> None:
-        from builder.local.keys import layer_keys
+        from builder.local.keys import layer_keys, per_build_layers
 
         layer = LAYERS[index]
         keys = layer_keys(self.state.base_key, self.state.variables)
@@ -280,6 +280,9 @@ class Pipeline:
             assert self.state.base_rootfs is not None
             copy_tree(self.state.base_rootfs, self.rootfs)
         self._converge([layer.name], Path(phase.log or self.log(phase.name)), phase)
+        if layer.name in per_build_layers(self.state.variables):
+            phase.detail += "; no snapshot (its roles bake in the image version or git commit)"
+            return
         self.reporter.update(f"saving snapshot {key}")
         self.cache.save(key, self.rootfs, {"image": self.options.image, "layer": layer.name,
                                            "parent": keys[index - 1][1] if index else self.state.base_key,

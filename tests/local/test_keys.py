@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from builder.catalog.loader import load_catalog
-from builder.local.keys import feed_neutral, inputs_digest, layer_keys
+from builder.local.keys import feed_neutral, inputs_digest, layer_keys, per_build_layers
 from builder.render import ansible_vars
 
 MIRROR = "http://mirror.example/"
@@ -96,8 +96,10 @@ def test_playbook_tags_decide_roles_and_per_build_values_only_key_the_layer_that
     one = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.0"), ansible)
     two = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
     assert _changed(one, two) == ["image"]
+    assert per_build_layers({}, ansible) == {"image"}
     (ansible / "roles/stamp/defaults/main.yml").write_text("version: fixed\n")  # a role tagged image: its files
     assert _changed(two, layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)) == ["image"]
+    assert per_build_layers({}, ansible) == set()
     (ansible / "roles/generalize/tasks/main.yml").write_text("- name: changed\n")  # final role: no layer
     three = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
     assert three == layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
