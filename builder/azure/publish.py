@@ -125,10 +125,20 @@ class Publisher:
                 return None
 
     def existing_versions(self) -> list[str]:
+        """Names of the definition's versions; none when the gallery or definition does not exist yet."""
+        from azure.core.exceptions import ResourceNotFoundError
+
         d = self.dest
         with arm_errors("listing versions"):
-            return [v.name for v in self.compute.gallery_image_versions.list_by_gallery_image(
-                d.resource_group, d.gallery, d.definition)]
+            try:
+                return [v.name for v in self.compute.gallery_image_versions.list_by_gallery_image(
+                    d.resource_group, d.gallery, d.definition)]
+            except ResourceNotFoundError:
+                return []
+
+    def next_free(self, today: dt.date | None = None) -> str:
+        """The day's next free ``YYYY.MMDD.N`` among the definition's versions."""
+        return next_version(self.existing_versions(), today)
 
     def report(self, resource: dict[str, Any]) -> dict[str, tuple[str, int]]:
         status = (resource.get("properties") or {}).get("replicationStatus") or {}
@@ -146,12 +156,14 @@ class Publisher:
         return self.compute.gallery_image_versions.begin_create_or_update(
             d.resource_group, d.gallery, d.definition, version, body, headers=headers)
 
-    def set_tag(self, version: str, resource: dict[str, Any], key: str, value: str) -> None:
+    def set_tags(self, version: str, resource: dict[str, Any], new: dict[str, str]) -> dict[str, str]:
+        """Add or change ``new`` on the version's tags (the others are kept)."""
         d = self.dest
-        tags = {**(resource.get("tags") or {}), key: value}
+        tags = {**(resource.get("tags") or {}), **new}
         with arm_errors(f"tagging version {version}"):
             self.compute.gallery_image_versions.begin_update(d.resource_group, d.gallery, d.definition, version,
                                                              {"tags": tags}).result()
+        return tags
 
     def delete(self, version: str) -> None:
         d = self.dest
@@ -219,7 +231,7 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
     auto = version is None
     action = "created"
     for _attempt in range(AUTO_NUMBER_ATTEMPTS):
-        name = version or next_version(pub.existing_versions())
+        name = version or pub.next_free()
         existing = pub.get(name)
         only_if_absent = True
         if existing is not None:
@@ -249,7 +261,7 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
                 if verdict and (existing.get("tags") or {}).get(VERIFICATION) != verdict:
                     pub.say(f"version {name} already published from this source: recording verification {verdict}",
                             "tags")
-                    pub.set_tag(name, existing, VERIFICATION, verdict)
+                    pub.set_tags(name, existing, {VERIFICATION: verdict})
                     return _finish(pub, name, pub.get(name) or {}, wanted_regions, "tags-updated", started, source,
                                    definition)
                 pub.say(f"version {name} already published from this source: nothing to do", "done")
@@ -274,6 +286,24 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
         pub.wait_poller(poller, name)
         return _finish(pub, name, pub.get(name) or {}, wanted_regions, action, started, source, definition)
     raise OperationError(f"no free version number after {AUTO_NUMBER_ATTEMPTS} attempts (concurrent publishes?)")
+
+
+def next_free_version(catalog: Catalog, image_name: str, settings: Settings, today: dt.date | None = None) -> str:
+    """The version ``publish_version(version=None)`` would pick now: the day's next free ``YYYY.MMDD.N`` among the
+    image's gallery versions (``YYYY.MMDD.0`` when the gallery or definition does not exist yet)."""
+    return Publisher(catalog, image_name, settings, ignore).next_free(today)
+
+
+def tag_version(catalog: Catalog, image_name: str, version: str, tags: dict[str, str],
+                settings: Settings) -> dict[str, str]:
+    """Add ``tags`` to an existing version of the image (for example the SBOM digest after a Packer build);
+    returns all its tags. A missing version is an OperationError."""
+    pub = Publisher(catalog, image_name, settings, ignore)
+    resource = pub.get(version)
+    if resource is None:
+        d = pub.dest
+        raise OperationError(f"version {version} of {d.gallery}/{d.definition} not found: cannot tag it")
+    return pub.set_tags(version, resource, tags)
 
 
 def _finish(pub: Publisher, name: str, resource: dict[str, Any], wanted: list[dict[str, Any]], action: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from builder.catalog.schema import Image
+from builder.outdated import BASE_VERSION_TAG
 from builder.plan import component_versions
 
 IMAGE = "builder.image"
@@ -10,6 +11,9 @@ GIT_COMMIT = "builder.git_commit"
 BUILD_ID = "builder.build_id"
 SBOM = "builder.sbom_sha256"
 VERIFICATION = "builder.verification"
+# The base actually built on (marketplace version, or the parent's gallery version for layered builds); defined
+# by `builder outdated`, which compares it with the newest base.
+BASE_VERSION = BASE_VERSION_TAG
 PROMOTED_AT = "builder.promoted_at"
 YANKED = "builder.yanked"
 YANKED_AT = "builder.yanked_at"
@@ -20,10 +24,11 @@ MAX_VALUE = 256
 
 
 def provenance(git_commit: str | None = None, build_id: str | None = None, sbom_digest: str | None = None,
-               verification: str | None = None) -> dict[str, str]:
+               verification: str | None = None, base_version: str | None = None) -> dict[str, str]:
     """Provenance tags for ``publish_version(tags=...)``; empty values are left out (a new version without a
     verification result is tagged ``pending``)."""
-    tags = {GIT_COMMIT: git_commit, BUILD_ID: build_id, SBOM: sbom_digest, VERIFICATION: verification}
+    tags = {GIT_COMMIT: git_commit, BUILD_ID: build_id, SBOM: sbom_digest, VERIFICATION: verification,
+            BASE_VERSION: base_version}
     return {k: v for k, v in tags.items() if v}
 
 

@@ -78,6 +78,9 @@ def _git_commit() -> str | None:
 @click.option("--build-id", default=None, help="Build id to record in the tags.")
 @click.option("--sbom", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="SBOM file; its SHA-256 is recorded in the tags.")
+@click.option("--base-version", default=None, metavar="VERSION",
+              help="Base version the image was built on (marketplace or parent gallery version; `builder build "
+                   "--json` reports it as base_version), recorded as builder.base_version for `builder outdated`.")
 @click.option("--verification", type=click.Choice(["passed", "failed", "pending"]), default=None,
               help="Verification result for the tags (promote needs 'passed'); on an existing version from the same "
                    "source, updates its tag. [default: pending for a new version]")
@@ -86,7 +89,8 @@ def _git_commit() -> str | None:
 @json_option
 @pass_ctx
 def publish(ctx: Context, image: str, source_image_id, source_vm_id, source_version_id, vhd_uri, storage_account_id,
-            version, regions, git_commit, build_id, sbom, verification, force, subscription, as_json) -> None:
+            version, regions, git_commit, build_id, sbom, base_version, verification, force, subscription,
+            as_json) -> None:
     """Publish a version of IMAGE to its Azure Compute Gallery definition (staged: excluded from latest)."""
     from builder.azure import Source, provenance, publish_version
     from builder.output import emit_json
@@ -99,7 +103,7 @@ def publish(ctx: Context, image: str, source_image_id, source_vm_id, source_vers
     override = _regions(regions)
     settings = _settings(subscription)
     digest = hashlib.sha256(sbom.read_bytes()).hexdigest() if sbom else None
-    tags = provenance(git_commit or _git_commit(), build_id, digest, verification)
+    tags = provenance(git_commit or _git_commit(), build_id, digest, verification, base_version)
     result = publish_version(catalog, image, source=source, version=version, tags=tags, settings=settings,
                              progress=ProgressPrinter(), force=force, regions_override=override)
     LocalRegistry(ctx.state_dir).record(image, result.version, {"id": result.id, "action": result.action,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,9 @@ from builder.packer import driver
 from builder.packer.chain import inputs_digest
 from builder.packer.events import Event
 from builder.packer.render import (
+    SBOM_FILE,
     TEMPLATE_FILES,
+    base_version,
     packer_variables,
     template_dir,
     var_file_name,
@@ -45,10 +48,15 @@ class BuildArtifact:
     packer_version: str | None = None
     auth_method: str = "cli"
     seconds: float = 0.0
+    version_source: str = "given"  # given | gallery | local (no gallery configured)
+    base_version: str | None = None  # the builder.base_version tag (None: not resolved, not tagged)
+    sbom: Path | None = None
+    sbom_sha256: str | None = None
+    sbom_tagged: bool = False  # builder.sbom_sha256 set on the gallery version
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("out_dir", "log", "junit", "manifest"):
+        for key in ("out_dir", "log", "junit", "manifest", "sbom"):
             data[key] = str(data[key]) if data[key] is not None else None
         data["target"] = "azure"
         return data
@@ -75,6 +83,90 @@ def minimum_packer(directory: Path) -> str:
     return found.group(1) if found else "1.7.0"
 
 
+def gallery_settings(env: dict[str, str] | None = None) -> Any | None:
+    """SDK settings when a subscription is configured (``AZURE_SUBSCRIPTION_ID``), else None (no gallery)."""
+    env = dict(os.environ if env is None else env)
+    if not env.get("AZURE_SUBSCRIPTION_ID", "").strip():
+        return None
+    from builder.azure.settings import settings_from_env
+
+    return settings_from_env(env)
+
+
+def resolve_version(catalog: Catalog, image_name: str, settings: Any | None,
+                    local_versions: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
+    """``(version, source)`` for a build without ``--version``: the day's next free ``YYYY.MMDD.N`` among the
+    gallery definition's versions (the number ``builder publish`` would pick) when a gallery is configured
+    (source ``gallery``), else among ``local_versions`` (the local registry; source ``local``)."""
+    if settings is not None:
+        from builder.azure.publish import next_free_version
+
+        return next_free_version(catalog, image_name, settings), "gallery"
+    return next_version(local_versions), "local"
+
+
+def version_note(image: Any, version: str, source: str) -> str:
+    """One line saying where an automatic version number came from."""
+    if source == "gallery":
+        g = image.gallery
+        return f"version {version}: next free number in gallery {g.gallery}/{g.definition}"
+    return (f"version {version}: no gallery configured (AZURE_SUBSCRIPTION_ID unset), numbered from the local "
+            "registry only; pass --version to avoid a clash with versions built elsewhere")
+
+
+def newest_marketplace_version(image: Any, settings: Any) -> str:
+    """The newest version of the image's marketplace base in its build region (SDK ``virtual_machine_images``),
+    what ``latest`` resolves to now. OperationError when the SKU lists none."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from builder.azure.clients import compute_client
+    from builder.azure.errors import arm_errors
+    from builder.outdated import numeric_key
+
+    m = image.base.marketplace
+    subject = f"{m.publisher}:{m.offer}:{m.sku}"
+    with arm_errors(f"listing marketplace versions of {subject}"):
+        try:
+            names = [i.name for i in compute_client(settings).virtual_machine_images.list(
+                image.build.region, m.publisher, m.offer, m.sku)]
+        except ResourceNotFoundError:
+            names = []
+    if not names:
+        raise OperationError(f"marketplace image {subject} lists no versions in {image.build.region}")
+    return max(names, key=numeric_key)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def record_sbom(catalog: Catalog, artifact: BuildArtifact, settings: Any | None, output: str,
+                say: Callable[[str], None]) -> None:
+    """Digest of the downloaded SBOM into the build record, and as ``builder.sbom_sha256`` on the staged gallery
+    version when a gallery is configured (a managed image gets it when published: ``builder publish --sbom``)."""
+    from builder.azure import tags as T
+
+    sbom = artifact.out_dir / SBOM_FILE
+    if not sbom.is_file():
+        raise OperationError(f"packer build of {artifact.image} downloaded no SBOM ({sbom})", log=artifact.log)
+    artifact.sbom, artifact.sbom_sha256 = sbom, sha256_file(sbom)
+    if output != "gallery":
+        say(f"SBOM {sbom.name} sha256 {artifact.sbom_sha256}: pass --sbom {sbom} to builder publish")
+        return
+    if settings is None:
+        say(f"no gallery configured (AZURE_SUBSCRIPTION_ID unset): {T.SBOM} not tagged on {artifact.version}")
+        return
+    from builder.azure.publish import tag_version
+
+    tag_version(catalog, artifact.image, artifact.version, {T.SBOM: artifact.sbom_sha256}, settings)
+    artifact.sbom_tagged = True
+    say(f"tagged {artifact.version} {T.SBOM}={artifact.sbom_sha256}")
+
+
 def ensure_destination(catalog: Catalog, image_name: str, settings: Any, say: Callable[[str], None]) -> None:
     """Create the resource group, gallery and image definition Packer captures into when missing (Packer fails
     on a missing definition); immutable mismatches with the catalog are errors (builder.azure.gallery)."""
@@ -90,8 +182,14 @@ def azure_build(catalog: Catalog, image_name: str, *, out_dir: Path, on_event: C
                 dry_run: bool = False, on_error: str = "cleanup", timeout: float | None = None,
                 image_version: str | None = None, base_versions: dict[str, str] | None = None,
                 auth: str | None = None, feed: str = "upstream", output: str = "gallery",
-                packer: str | None = None) -> BuildArtifact:
+                packer: str | None = None, settings: Any | None = None,
+                local_versions: list[str] | tuple[str, ...] = ()) -> BuildArtifact:
     """Build ``image_name`` on Azure: render into ``out_dir``, then ``packer init``, ``validate``, ``build``.
+
+    ``settings``: the gallery's SDK settings (default: ``gallery_settings()`` from the environment; None when no
+    subscription is configured). With a gallery, a build without ``image_version`` takes the gallery's next free
+    number and a ``latest`` marketplace base is pinned to its newest version (tagged ``builder.base_version``);
+    without one, the number comes from ``local_versions`` and ``latest`` stays unresolved (not tagged).
 
     ``timeout`` defaults to the catalog's ``build.timeout_minutes``. ``dry_run`` renders and reports the exact
     commands (as ``command`` events) without running Packer. Raises InputError for bad input, OperationError
@@ -122,8 +220,34 @@ def azure_build(catalog: Catalog, image_name: str, *, out_dir: Path, on_event: C
     else:
         binary = driver.find_packer(minimum, packer)  # before anything is written
         path, found_version = binary.path, binary.version
-    options: dict[str, Any] = {"base_versions": base_versions, "output": output}
-    version = require_valid(image_version) if image_version else next_version([])
+    if output not in ("gallery", "managed-image"):
+        raise InputError(f"invalid value {output!r}: expected one of gallery, managed-image", field="--output")
+    if image_version:
+        require_valid(image_version)
+
+    def say(text: str) -> None:
+        emit(Event("say", text))
+
+    settings = gallery_settings() if settings is None else settings
+    if image_version:
+        version, version_source = image_version, "given"
+    else:
+        version, version_source = resolve_version(catalog, image_name, settings, local_versions)
+        say(version_note(model, version, version_source))
+    marketplace_version = None
+    m = model.base.marketplace
+    if m and m.version == "latest":
+        if settings is not None:
+            marketplace_version = newest_marketplace_version(model, settings)
+            say(f"base {m.publisher}:{m.offer}:{m.sku}: latest is {marketplace_version} (pinned for this build)")
+        else:
+            say(f"base {m.publisher}:{m.offer}:{m.sku}:latest unresolved (no subscription): builder.base_version "
+                "not recorded")
+    elif model.base.image and not (base_versions or {}).get(model.base.image):
+        say(f"base image {model.base.image}: no published version resolved, building on its definition's latest: "
+            "builder.base_version not recorded")
+    options: dict[str, Any] = {"base_versions": base_versions, "output": output,
+                               "marketplace_version": marketplace_version}
     packer_variables(catalog, image_name, out_dir, image_version=version, **options)  # bad input: nothing written
     write_render(catalog, image_name, "azure", out_dir, feed, image_version=version)
     write_packer_files(catalog, image_name, out_dir, image_version=version, **options)
@@ -131,17 +255,17 @@ def azure_build(catalog: Catalog, image_name: str, *, out_dir: Path, on_event: C
     variables = {"auth_method": method}
     commands = [driver.init_command(path, out_dir), driver.validate_command(path, out_dir, var_files, variables),
                 driver.build_command(path, out_dir, var_files, variables, on_error)]
+    values = json.loads(var_files[0].read_text(encoding="utf-8"))
     artifact = BuildArtifact(image_name, version, None, inputs_digest(catalog, image_name), out_dir, commands,
-                             dry_run, packer_version=found_version, auth_method=method)
+                             dry_run, packer_version=found_version, auth_method=method, version_source=version_source,
+                             base_version=base_version(values))
     if dry_run:
         for command in commands:
             emit(Event("command", driver.show(command)))
         return artifact
     if output == "gallery":
-        if os.environ.get("AZURE_SUBSCRIPTION_ID", "").strip():
-            from builder.azure.settings import settings_from_env
-
-            ensure_destination(catalog, image_name, settings_from_env(), lambda text: emit(Event("say", text)))
+        if settings is not None:
+            ensure_destination(catalog, image_name, settings, say)
         else:
             emit(Event("say", "AZURE_SUBSCRIPTION_ID not set: the gallery image definition must already exist"))
     emit(Event("say", f"packer {found_version}: init"))
@@ -166,5 +290,6 @@ def azure_build(catalog: Catalog, image_name: str, *, out_dir: Path, on_event: C
     artifact.artifact_id = result.artifact_id()
     if not artifact.artifact_id:
         raise OperationError(f"packer build of {image_name} reported no artifact id", log=log)
+    record_sbom(catalog, artifact, settings, output, say)
     (out_dir / "build.json").write_text(json.dumps(artifact.as_dict(), indent=2) + "\n", encoding="utf-8")
     return artifact

@@ -51,21 +51,32 @@ def build_azure(catalog: Catalog, image: str, *, feed: str = "upstream", state_d
                 quiet: bool = False, **options: Any) -> int:
     """Run ``azure_build`` for the CLI: out dir ``<state>/azure/<image>-<version>``; JSON record with ``--json``."""
     from builder.output import emit_json
-    from builder.packer.azure import azure_build
+    from builder.packer.azure import azure_build, gallery_settings, resolve_version, version_note
     from builder.registry import LocalRegistry
-    from builder.versioning import next_version
+    from builder.versioning import require_valid
 
-    version = options.pop("image_version", None) or next_version(LocalRegistry(state_dir).versions(image))
+    # A gallery, when configured, numbers the version (the same next free YYYY.MMDD.N `builder publish` picks):
+    # the local registry is empty on a fresh CI runner, so only the gallery avoids two same-day builds colliding.
+    settings = gallery_settings()
+    version, source = options.pop("image_version", None), "given"
+    if version:
+        require_valid(version)
+    else:
+        version, source = resolve_version(catalog, image, settings, LocalRegistry(state_dir).versions(image))
+        if not (quiet or as_json):
+            click.echo(version_note(catalog.model(image), version, source), err=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     out_dir = state_dir / "azure" / f"{image}-{version}-{stamp}"
     artifact = azure_build(catalog, image, out_dir=out_dir.resolve(), on_event=printer(quiet or as_json),
                            dry_run=dry_run, on_error=on_error, feed=feed, image_version=version,
                            timeout=timeout_minutes * 60 if timeout_minutes else None,
-                           base_versions=base_versions(catalog, image), **options)
+                           base_versions=base_versions(catalog, image), settings=settings, **options)
+    artifact.version_source = source
     if as_json:
         emit_json(artifact.as_dict())
     elif dry_run:
         click.echo(f"# dry run: files rendered in {out_dir}", err=True)
     else:
-        click.echo(f"built {image} {version} on Azure: {artifact.artifact_id}")
+        origin = "" if source != "local" else " (version numbered from the local registry: no gallery configured)"
+        click.echo(f"built {image} {version} on Azure: {artifact.artifact_id}{origin}")
     return 0

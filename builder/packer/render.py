@@ -21,12 +21,15 @@ from builder.versioning import next_version, require_valid
 
 TEMPLATE_FILES = ("azure.pkr.hcl", "variables.pkr.hcl")
 VERIFY_SCRIPT = "verify-on-vm.sh"
+SBOM_SCRIPT = "sbom-on-vm.py"  # run on the build VM with the verification venv: builder.local.sbom on "/"
+SBOM_FILE = "sbom.cdx.json"  # downloaded next to junit.xml
 VERIFY_DIR = "verify-bundle"
 ANSIBLE_VARS = "ansible-vars.yml"  # written next to the var file by builder.render (the Ansible variables)
 REMOTE_VERIFY_DIR = "/tmp/builder-verify"
 OUTPUTS = ("gallery", "managed-image")
 # What `builder verify` needs on the build VM, pinned to the versions installed here.
-VERIFY_REQUIREMENTS = ("pydantic", "ruamel.yaml", "PyYAML", "click", "rich", "pytest", "pytest-testinfra")
+VERIFY_REQUIREMENTS = ("pydantic", "ruamel.yaml", "PyYAML", "click", "rich", "pytest", "pytest-testinfra",
+                       "cyclonedx-python-lib", "packageurl-python")
 GALLERY_ID = re.compile(r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<resource_group>[^/]+)/providers/"
                         r"Microsoft\.Compute/galleries/(?P<gallery_name>[^/]+)/images/(?P<image_name>[^/]+)"
                         r"(?:/versions/(?P<image_version>[^/]+))?$", re.IGNORECASE)
@@ -42,12 +45,14 @@ def var_file_name(image_name: str) -> str:
     return f"{image_name}.pkrvars.json"
 
 
-def _base(catalog: Catalog, image: Image, base_versions: dict[str, str]) -> dict[str, Any]:
+def _base(catalog: Catalog, image: Image, base_versions: dict[str, str],
+          marketplace_version: str | None = None) -> dict[str, Any]:
     base = image.base
     if base.marketplace:
         m = base.marketplace
+        version = marketplace_version or m.version
         out: dict[str, Any] = {"marketplace": {"publisher": m.publisher, "offer": m.offer, "sku": m.sku,
-                                               "version": m.version}}
+                                               "version": version}}
         if m.plan:
             out["plan_info"] = {"name": m.plan.name, "product": m.plan.product, "publisher": m.plan.publisher}
         return out
@@ -82,6 +87,15 @@ def _gallery(image: Image, today: dt.date) -> dict[str, Any]:
     }
 
 
+def base_version(values: dict[str, Any]) -> str | None:
+    """The base version the build uses, for the ``builder.base_version`` tag: the marketplace version (None
+    while it is ``latest``: unresolved) or the base gallery image version (None when empty: the latest)."""
+    if "marketplace" in values:
+        version = values["marketplace"]["version"]
+        return None if version == "latest" else version
+    return values["base_gallery_image"]["image_version"] or None
+
+
 def verify_suite(image: Image) -> str:
     """``all`` when the build VM is a target SKU and the image runs the hardware suite, else ``static``."""
     hardware = "hardware" in image.tests.suites and image.build.vm_size in image.target_skus
@@ -90,8 +104,12 @@ def verify_suite(image: Image) -> str:
 
 def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_version: str | None = None,
                      base_versions: dict[str, str] | None = None, output: str = "gallery",
-                     commit: str | None = None, today: dt.date | None = None) -> dict[str, Any]:
-    """The var file's content for ``image_name`` (paths absolute, under ``out_dir``)."""
+                     commit: str | None = None, today: dt.date | None = None,
+                     marketplace_version: str | None = None) -> dict[str, Any]:
+    """The var file's content for ``image_name`` (paths absolute, under ``out_dir``).
+
+    ``marketplace_version`` pins a ``latest`` marketplace base to the version resolved for this build.
+    """
     image = catalog.model(image_name)
     today = today or dt.datetime.now(dt.UTC).date()
     version = require_valid(image_version) if image_version else next_version([], today)
@@ -109,11 +127,15 @@ def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_
 
     # The publisher's tag scheme (component versions, provenance). The version only exists when verification on
     # the build VM passed, so it is captured as verified and `builder promote` can make it latest.
-    tags = T.version_tags(image, {T.GIT_COMMIT: commit, DIGEST_TAG: inputs_digest(catalog, image.name),
-                                  "builder.version": version, "builder.base": base_kind,
-                                  T.VERIFICATION: T.VERIFIED})
+    base_values = _base(catalog, image, base_versions or {}, marketplace_version)
+    extra = {T.GIT_COMMIT: commit, DIGEST_TAG: inputs_digest(catalog, image.name), "builder.version": version,
+             "builder.base": base_kind, T.VERIFICATION: T.VERIFIED}
+    resolved_base = base_version(base_values)
+    if resolved_base:
+        extra[T.BASE_VERSION] = resolved_base
+    tags = T.version_tags(image, extra)
     values: dict[str, Any] = {
-        **_base(catalog, image, base_versions or {}),
+        **base_values,
         "location": b.region,
         "vm_size": b.vm_size,
         "os_disk_size_gb": b.os_disk_gb,
@@ -134,6 +156,9 @@ def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_
         "verify_remote_dir": REMOTE_VERIFY_DIR,
         "verify_command": f"sudo sh {REMOTE_VERIFY_DIR}/{VERIFY_SCRIPT} {image.name} {version} {verify_suite(image)}",
         "junit_file": str(out / "junit.xml"),
+        "sbom_command": f"sudo {REMOTE_VERIFY_DIR}/venv/bin/python {REMOTE_VERIFY_DIR}/{SBOM_SCRIPT} {image.name} "
+                        f"{version} {REMOTE_VERIFY_DIR}/{SBOM_FILE}",
+        "sbom_file": str(out / SBOM_FILE),
         "manifest_file": str(out / "packer-manifest.json"),
     }
     if b.virtual_network:
@@ -167,6 +192,8 @@ def write_verify_bundle(catalog: Catalog, dest: Path) -> Path:
             shutil.copy2(path, dest / "images" / path.name)
     (dest / "requirements.txt").write_text(requirements(), encoding="utf-8")
     shutil.copy2(template_dir(catalog) / VERIFY_SCRIPT, dest / VERIFY_SCRIPT)
+    own = template_dir(catalog) / SBOM_SCRIPT
+    shutil.copy2(own if own.is_file() else REPO / "images" / "packer" / SBOM_SCRIPT, dest / SBOM_SCRIPT)
     return dest
 
 
@@ -174,7 +201,8 @@ def write_packer_files(catalog: Catalog, image_name: str, out_dir: Path, **optio
     """Write the template copy, ``<image>.pkrvars.json`` and the verification bundle into ``out_dir``.
 
     ``options``: ``image_version``, ``base_versions`` (catalog image -> gallery version for layered builds),
-    ``output`` (``gallery`` or ``managed-image``), ``commit``, ``today``. Raises InputError on bad input before
+    ``marketplace_version`` (``latest`` resolved), ``output`` (``gallery`` or ``managed-image``), ``commit``,
+    ``today``. Raises InputError on bad input before
     anything is written.
     """
     values = packer_variables(catalog, image_name, out_dir, **options)

@@ -1,5 +1,6 @@
 # Builds one catalog image on Azure: DSVM marketplace base (or a gallery version for layered builds) ->
-# ansible/image.yml -> verification suites on the build VM (JUnit downloaded) -> generalize -> waagent
+# ansible/image.yml -> verification suites on the build VM (JUnit downloaded) -> CycloneDX SBOM of the dpkg
+# packages (downloaded) -> generalize -> waagent
 # deprovision -> captured as a staging gallery version (excluded from latest) or a managed image.
 # Static file: every per-image value arrives through the var file `builder render --target azure` writes.
 
@@ -152,10 +153,25 @@ build {
 
   # A failed verification fails the build here: nothing is captured or published.
   provisioner "shell" {
-    inline = ["rc=$(cat ${local.verify_result}); sudo rm -rf ${var.verify_remote_dir}; exit $rc"]
+    inline = ["rc=$(cat ${local.verify_result}); if [ \"$rc\" != 0 ]; then sudo rm -rf ${var.verify_remote_dir}; exit $rc; fi"]
   }
 
-  # 3. Generalize (the final roles), then the Azure agent deprovisions the VM.
+  # 3. SBOM (CycloneDX JSON) of every installed dpkg package, downloaded next to the JUnit report.
+  provisioner "shell" {
+    inline = [var.sbom_command]
+  }
+
+  provisioner "file" {
+    direction   = "download"
+    source      = "${var.verify_remote_dir}/sbom.cdx.json"
+    destination = var.sbom_file
+  }
+
+  provisioner "shell" {
+    inline = ["sudo rm -rf ${var.verify_remote_dir}"]
+  }
+
+  # 4. Generalize (the final roles), then the Azure agent deprovisions the VM.
   provisioner "ansible" {
     playbook_file    = var.ansible_playbook
     user             = "packer"

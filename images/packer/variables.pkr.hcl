@@ -191,6 +191,16 @@ variable "junit_file" {
   description = "Where the verification JUnit report is downloaded to."
 }
 
+variable "sbom_command" {
+  type        = string
+  description = "Writes the CycloneDX JSON SBOM of the build VM's dpkg packages to verify_remote_dir/sbom.cdx.json."
+}
+
+variable "sbom_file" {
+  type        = string
+  description = "Where the SBOM is downloaded to (next to junit_file)."
+}
+
 variable "manifest_file" {
   type = string
 }

@@ -14,7 +14,7 @@ import pytest
 from builder.catalog.loader import load_catalog
 from builder.layers import FINAL_ROLES
 from builder.packer.chain import DIGEST_TAG
-from builder.packer.render import TEMPLATE_FILES, var_file_name, write_packer_files
+from builder.packer.render import SBOM_FILE, SBOM_SCRIPT, TEMPLATE_FILES, var_file_name, write_packer_files
 from tests.conftest import REPO
 from tests.packer import plugin_docs as docs
 
@@ -87,11 +87,18 @@ def test_build_block_provisioners_and_post_processor_use_documented_names():
     for kind, body in steps:
         assert _attrs(body) <= docs.PROVISIONERS[kind], f"{kind}: {_attrs(body) - docs.PROVISIONERS[kind]}"
     kinds = [k for k, _ in steps]
-    # Ansible, verification (upload, run, download JUnit, fail on result), generalize, deprovision - in order.
-    assert kinds == ["ansible", "shell", "file", "shell", "file", "shell", "ansible", "shell"]
+    # Ansible, verification (upload, run, download JUnit, fail on result), SBOM (write, download, clean up),
+    # generalize, deprovision - in order.
+    assert kinds == ["ansible", "shell", "file", "shell", "file", "shell", "shell", "file", "shell", "ansible", "shell"]
     assert _unquote(steps[4][1]["direction"]) == "download" and "junit" in steps[4][1]["source"]
+    assert "exit $rc" in steps[5][1]["inline"][0]
+    assert steps[6][1]["inline"] == ["${var.sbom_command}"]
+    sbom = steps[7][1]
+    assert _unquote(sbom["direction"]) == "download" and _unquote(sbom["source"]).endswith(f"/{SBOM_FILE}")
+    assert sbom["destination"] == "${var.sbom_file}"
+    assert "rm -rf" in steps[8][1]["inline"][0]
     assert "waagent -force -deprovision+user" in steps[-1][1]["inline"][0]
-    first, final = steps[0][1], steps[6][1]
+    first, final = steps[0][1], steps[9][1]
     assert any("--skip-tags=" in a for a in first["extra_arguments"])
     assert any("--tags=" in a for a in final["extra_arguments"])
     for entry in build["post-processor"]:
@@ -168,6 +175,7 @@ def test_rendered_folder_holds_template_copy(tmp_path):
         assert (tmp_path / name).read_text() == (PACKER_DIR / name).read_text()
     bundle = next(p for p in written if p.is_dir())
     assert (bundle / "verify-on-vm.sh").exists() and (bundle / "images" / "skus.yaml").exists()
+    assert (bundle / SBOM_SCRIPT).exists() and (bundle / "src" / "builder" / "local" / "sbom.py").exists()
     assert (bundle / "src" / "builder" / "cli.py").exists()
     assert all("==" in line for line in (bundle / "requirements.txt").read_text().split())
 

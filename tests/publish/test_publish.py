@@ -44,7 +44,7 @@ def test_full_lifecycle_through_the_cli(run_cli, arm_emulator, catalog, tmp_path
     sbom.write_text('{"bomFormat": "CycloneDX"}')
 
     first = _json(_publish(run_cli, arm_emulator, "--json", "--verification", "passed", "--build-id", "b-1",
-                           "--git-commit", "abc123", "--sbom", str(sbom)))
+                           "--git-commit", "abc123", "--sbom", str(sbom), "--base-version", "22.04.2025112001"))
     assert first["version"] == f"{today}.0" and first["action"] == "created"
     assert first["exclude_from_latest"] is model.gallery.staging.exclude_from_latest
     assert set(first["regions"]) == {"East US 2", "West US 3"}
@@ -54,9 +54,11 @@ def test_full_lifecycle_through_the_cli(run_cli, arm_emulator, catalog, tmp_path
     assert tags["component.nvidia_driver"] == model.components.nvidia_driver.version
     assert tags["builder.git_commit"] == "abc123" and tags["builder.build_id"] == "b-1"
     assert len(tags["builder.sbom_sha256"]) == 64 and tags["builder.verification"] == "passed"
+    assert tags["builder.base_version"] == "22.04.2025112001"
 
     second = _json(_publish(run_cli, arm_emulator, "--json", source="img2"))
     assert second["version"] == f"{today}.1" and second["tags"]["builder.verification"] == "pending"
+    assert "builder.base_version" not in second["tags"]
 
     listed = _json(run_cli("versions", IMAGE, "--json", env=arm_emulator.env()))
     assert [v["version"] for v in listed] == [f"{today}.1", f"{today}.0"]
