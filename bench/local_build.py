@@ -86,10 +86,12 @@ def main() -> None:
         sys.exit("run as root (debootstrap, chroot)")
     scratch = Path(tempfile.mkdtemp(prefix="builder-bench-", dir="/var/tmp"))
     cache = args.cache_dir or scratch / "cache"
+    empty = True
     try:
         catalog = scratch / "images"
         shutil.copytree(REPO / "images", catalog)
-        print(f"full build from {'an empty cache' if args.cache_dir is None else cache} ...", file=sys.stderr)
+        empty = not cache.exists() or not any(cache.iterdir())
+        print(f"full build from {'an empty' if empty else 'an existing'} cache ({cache}) ...", file=sys.stderr)
         full = build(catalog, cache, scratch / "state-full")
         path = catalog / "nvidia-base.yaml"
         text, count = re.subn(PIN[0], PIN[1], path.read_text(), flags=re.M)
@@ -98,7 +100,8 @@ def main() -> None:
         path.write_text(text)
         print("rebuild after changing only the dcgm-exporter pin ...", file=sys.stderr)
         rebuild = build(catalog, cache, scratch / "state-rebuild")
-        results = {"image": IMAGE, "cpus": os.cpu_count(), "full": full, "top_layer_rebuild": rebuild,
+        results = {"image": IMAGE, "cpus": os.cpu_count(), "empty_cache": empty, "full": full,
+                   "top_layer_rebuild": rebuild,
                    "rebuild_ratio": round(rebuild["wall_s"] / full["wall_s"], 3)}
         print(json.dumps(results, indent=2))
         if args.json:
@@ -106,6 +109,8 @@ def main() -> None:
     finally:
         if not args.keep:
             subprocess.run(["rm", "-rf", "--one-file-system", str(scratch)], check=False)
+            if args.cache_dir is not None and empty:
+                subprocess.run(["rm", "-rf", "--one-file-system", str(cache)], check=False)
 
 
 if __name__ == "__main__":

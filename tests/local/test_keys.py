@@ -107,3 +107,15 @@ def test_playbook_tags_decide_roles_and_per_build_values_only_key_the_layer_that
     (ansible / "roles/helper/main.yml").write_text("shared\n")  # an untagged helper role: every layer
     assert _changed(three, layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)) == [
         "base", "gpu", "fabric", "image"]
+
+
+def test_stand_in_tarball_checksums_do_not_key_layers_but_mirror_ones_do(catalog_copy, tmp_path):
+    ansible = _roles(tmp_path)
+    one = _vars(catalog_copy, feed="file:///cache/standin/aaaa/root")
+    two = _vars(catalog_copy, feed="file:///cache/standin/aaaa/root")
+    assert "nccl_tests" in one["builder_downloads"]
+    two["builder_downloads"]["nccl_tests"]["sha256"] = "0" * 64
+    assert _changed(layer_keys("b", one, ansible), layer_keys("b", two, ansible)) == ["gpu", "fabric", "image"]
+    for variables in (one, two):
+        variables["package_feed"] = "stand-in"
+    assert layer_keys("b", one, ansible) == layer_keys("b", two, ansible)
