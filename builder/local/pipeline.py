@@ -240,8 +240,14 @@ class Pipeline:
         from builder.render import VARS_FILE, write_render
 
         self.reporter.update(f"feed {self.options.feed}")
+        feed: Any = self.options.feed
+        if feed == "stand-in":
+            from builder.local.feed import stable_standin
+
+            self.reporter.update("stand-in feed (built on the first use of these pins)")
+            feed = stable_standin(self.catalog, self.options.image, self.options.cache_dir)
         out = self.build_dir / "render"
-        written = write_render(self.catalog, self.options.image, "local", out, self.options.feed,
+        written = write_render(self.catalog, self.options.image, "local", out, feed,
                                os_override=self.state.os, image_version=self.version,
                                cache_dir=self.options.cache_dir)
         self.state.vars_file = out / VARS_FILE
