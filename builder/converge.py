@@ -23,7 +23,7 @@ PLAYBOOK = ANSIBLE_DIR / "image.yml"
 TAGS = (*(layer.name for layer in LAYERS), *FINAL_ROLES)
 _TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*+$")
 _RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
-_FATAL = re.compile(r"^fatal: \[[^\]]+\]: (?:FAILED|UNREACHABLE)! => (?P<body>.*)$")
+_FATAL = re.compile(r"^(?:fatal|failed): \[[^\]]+\](?::| \(item=.*?\)) ?(?:FAILED! |UNREACHABLE! )?=> (?P<body>.*)$")
 
 
 @dataclass
@@ -120,7 +120,9 @@ def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None
                     result.tasks += 1
                     if on_task:
                         on_task(current)
-                elif text.startswith("fatal: ") and failed_task is None:
+                elif text.startswith("[ERROR]: ") and failed_task is None:
+                    failed_task, reason = current, text.removeprefix("[ERROR]: ").removeprefix("Task failed: ")
+                elif text.startswith(("fatal: ", "failed: ")) and failed_task is None:
                     failed_task, reason = current, _failure(text)
                 elif match := _RECAP.match(text):
                     result.ok, result.changed, result.unreachable, result.failed = map(int, match.groups())

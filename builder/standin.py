@@ -164,6 +164,7 @@ def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> No
     root = work / "root"
     pool = _mkdir(work / "debs")
     debs: dict[tuple[str, str], Path] = {}
+    suites: dict[Path, dict[str, tuple[list[str], str]]] = {}  # repo folder -> suite -> (components, key path)
     for (name, version), _pkg in sorted(packages.items()):
         spec = _entry(manifest["packages"], name, "package", manifest_path)
         debs[(name, version)] = build_deb(name, version, spec, pool)
@@ -180,15 +181,14 @@ def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> No
             dest = _mkdir(repo / ("." if feed["suite"] == "/" else "pool/main"))
             for pkg in members:
                 shutil.copy(debs[(pkg.name, pkg.version)], dest)
-            (repo / ".suite").write_text(json.dumps([feed["suite"], feed["components"], _rel(feed["key_url"])]))
+            suites.setdefault(repo, {})[feed["suite"]] = (feed["components"], _rel(feed["key_url"]))
     public = ensure_key(gnupg)
-    for marker in root.rglob(".suite"):
-        suite, components, key_rel = json.loads(marker.read_text())
-        marker.unlink()
-        index_repo(marker.parent, suite, components)
-        sign_repo(marker.parent, suite, gnupg)
-        _mkdir((root / key_rel).parent)
-        (root / key_rel).write_text(public)
+    for repo, per_suite in sorted(suites.items()):
+        for suite, (components, key_rel) in sorted(per_suite.items()):
+            index_repo(repo, suite, components)
+            sign_repo(repo, suite, gnupg)
+            _mkdir((root / key_rel).parent)
+            (root / key_rel).write_text(public)
     (root / "keyring.asc").write_text(public)
     tarballs = {}
     for name, spec, url in downloads:

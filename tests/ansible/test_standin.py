@@ -109,3 +109,8 @@ def test_digest_follows_the_catalog(ansible_catalog, catalog_copy):
     path = catalog_copy / "nvidia-base.yaml"
     path.write_text(path.read_text().replace("cuda: {version: 13.0.2}", "cuda: {version: 13.0.3}"))
     assert feed_digest(load_catalog(catalog_copy)) != before
+
+
+def test_rocm_repository_serves_every_ubuntu_suite(standin_feed):
+    suites = {suite for repo, suite in repositories(standin_feed.root) if "repo.radeon.com" in str(repo)}
+    assert {"jammy", "noble"} <= suites
