@@ -222,6 +222,11 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
     catalog_errors = [p for p in check_image(catalog.get(image_name), catalog) if p.severity == "error"]
     if catalog_errors:
         raise InputError(catalog_errors)
+    if source.is_local_file and not settings.is_local:
+        raise InputError(f"{source.vhd_uri} is a VHD on this machine: only the local gallery emulator takes file:// "
+                         "sources. Azure needs the VHD uploaded to a page blob first (not implemented): upload it "
+                         "(e.g. `az storage blob upload --type page`) and pass its https:// URL with "
+                         "--storage-account-id", field="--vhd-uri")
     pub = Publisher(catalog, image_name, settings, progress)
     wanted_regions = target_regions(pub.image, regions_override)
     all_tags = version_tags(pub.image, tags or {})

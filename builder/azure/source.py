@@ -1,4 +1,7 @@
-"""Where a gallery image version comes from: managed image, VM, another gallery version, or VHD + storage account."""
+"""Where a gallery image version comes from: managed image, VM, another gallery version, or VHD + storage account.
+
+A VHD is an https:// blob URL, or (local emulator only) a ``file://`` URI of a fixed VHD on this machine.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ _PATTERNS = {
               "--source-vm-id"),
     "gallery_version_id": (r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/"
                            r"[^/]+/images/[^/]+/versions/[^/]+$", "--source-version-id"),
-    "vhd_uri": (r"^https://[^/]+/[^?#]+\.vhd$", "--vhd-uri"),
+    # https:// blob URL, or file:///path.vhd: a VHD on this machine, only for the local emulator (its blob stand-in)
+    "vhd_uri": (r"^(https://[^/]+/[^?#]+|file://(localhost)?/[^?#]+)\.vhd$", "--vhd-uri"),
     "storage_account_id": (r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Storage/"
                            r"storageAccounts/[^/]+$", "--storage-account-id"),
 }
@@ -42,6 +46,11 @@ class Source:
             value = getattr(self, key)
             if value and not re.match(pattern, value, re.IGNORECASE):
                 raise InputError(f"'{value}' is not a valid {key.replace('_', ' ')}", field=flag)
+
+    @property
+    def is_local_file(self) -> bool:
+        """A ``file://`` VHD: publishable to the local emulator only (real Azure needs it uploaded to a blob)."""
+        return bool(self.vhd_uri and self.vhd_uri.lower().startswith("file:"))
 
     @property
     def kind(self) -> str:

@@ -21,7 +21,13 @@ cache_option = click.option("--cache-dir", type=click.Path(path_type=Path), defa
 
 
 def default_target() -> str:
-    """``azure`` when Azure settings are configured in the environment, else ``local``."""
+    """``azure`` when Azure settings are configured in the environment (and ``BUILDER_ARM_ENDPOINT`` is not a local
+    emulator on 127.0.0.1, which only a local build can use), else ``local``."""
+    from urllib.parse import urlsplit
+
+    endpoint = os.environ.get("BUILDER_ARM_ENDPOINT", "").strip()
+    if endpoint and urlsplit(endpoint).hostname == "127.0.0.1":
+        return "local"
     return "azure" if any(os.environ.get(name) for name in AZURE_SETTINGS) else "local"
 
 
@@ -46,7 +52,9 @@ def _feed(value: str) -> str:
 @click.option("--no-boot-test", is_flag=True, help="Skip the QEMU boot test.")
 @click.option("--boot-timeout", type=click.IntRange(10, 3600), default=300, show_default=True,
               help="Seconds to wait for the boot marker.")
-@click.option("--no-publish", is_flag=True, help="Do not publish (or record) the version.")
+@click.option("--no-publish", is_flag=True,
+              help="Do not publish the version (default: to the gallery in the environment, else the local gallery "
+                   "emulator in <state>/gallery).")
 @click.option("--keep-rootfs", is_flag=True, help="Keep the work tree of a failed build for inspection.")
 @click.option("--disk-mib", type=click.IntRange(256, 4 * 1024 * 1024), default=None,
               help="OS disk size in MiB [default: the tree plus 25% plus 512 MiB].")
@@ -81,8 +89,9 @@ def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: 
                            feed=feed, base_rootfs=base_rootfs, mirror=mirror, use_cache=not no_cache,
                            boot=not no_boot_test, boot_timeout=boot_timeout, publish=not no_publish,
                            keep_rootfs=keep_rootfs, disk_mib=disk_mib)
+    pipeline = Pipeline(catalog, options, _reporter(quiet or as_json))  # checks where it would publish (exit 2)
     preflight(options)
-    return _run(Pipeline(catalog, options, _reporter(quiet or as_json)), as_json)
+    return _run(pipeline, as_json)
 
 
 def _reporter(quiet: bool):
@@ -110,6 +119,13 @@ def _run(pipeline, as_json: bool) -> int:
     else:
         console(stderr=True).print(summary(record))
         click.echo(f"built {record.image} {record.version}: {record.artifacts.get('disk', '-')}")
+        if record.published:
+            click.echo(f"published {record.published['version']} to {record.published['gallery']} "
+                       f"({record.published['action']}): {record.published['id']}")
+            if pipeline.gallery is not None and pipeline.gallery.local_state is not None:
+                from builder.local.gallery import browse_hint
+
+                click.echo(browse_hint(pipeline.gallery.local_state, record.image))
     return 0
 
 
@@ -218,7 +234,7 @@ def cache_prune(cache_dir: Path, everything: bool, image: str | None, days: floa
 @json_option
 @pass_ctx
 def builds(ctx: Context, image: str | None, limit: int, as_json: bool) -> int:
-    """List build history: id, image, status, duration, version and artifacts."""
+    """List build history: id, image, status, duration, version, where it was published and artifacts."""
     from builder.local.records import history
     from builder.output import console, emit_json, table
 
@@ -233,9 +249,18 @@ def builds(ctx: Context, image: str | None, limit: int, as_json: bool) -> int:
     for r in reversed(found):
         failed = next((p.name for p in r.phases if p.status in ("failed", "interrupted")), "")
         rows.append([r.id, r.image, r.status + (f" ({failed})" if failed else ""), f"{r.duration:.0f}s",
-                     r.version or "", ", ".join(Path(p).name for p in r.artifacts.values())])
-    console().print(table("builds", ["id", "image", "status", "duration", "version", "artifacts"], rows))
+                     r.version or "", _published(r.published), ", ".join(Path(p).name for p in r.artifacts.values())])
+    console().print(table("builds", ["id", "image", "status", "duration", "version", "published", "artifacts"],
+                          rows))
     return 0
+
+
+def _published(published: dict) -> str:
+    """Where a build's version went, short: ``local gallery``, ``emulator`` or ``azure``, and what happened."""
+    if not published:
+        return ""
+    kind = {"local-gallery": "local gallery"}.get(published.get("kind", ""), published.get("kind", ""))
+    return f"{kind} ({published.get('action', '')})"
 
 
 def _size(num: float) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -21,6 +23,22 @@ def _settings(subscription: str | None):
     from builder.azure import settings_from_env
 
     return settings_from_env(subscription_id=subscription)
+
+
+@contextlib.contextmanager
+def _gallery(ctx: Context, subscription: str | None, quiet: bool = False) -> Iterator:
+    """Settings for the lifecycle commands: the environment's gallery (Azure or an emulator); without any Azure
+    settings, the local gallery a local ``builder build`` published to (``<state>/gallery``), served in-process."""
+    from builder.local.gallery import configured_in_env, local_gallery_dir, serve_local
+
+    state = local_gallery_dir(ctx.state_dir).resolve()
+    if subscription or configured_in_env() or not (state / "state.json").exists():
+        yield _settings(subscription)
+        return
+    if not quiet:
+        click.echo(f"local gallery emulator: {state} (no AZURE_SUBSCRIPTION_ID set; set it for Azure)", err=True)
+    with serve_local(state) as settings:
+        yield settings
 
 
 class ProgressPrinter:
@@ -128,7 +146,8 @@ def promote(ctx: Context, image: str, version: str, force: bool, subscription, a
     from builder.azure import Lifecycle
     from builder.output import emit_json
 
-    info = Lifecycle(ctx.catalog, image, _settings(subscription), ProgressPrinter(as_json)).promote(version, force)
+    with _gallery(ctx, subscription, as_json) as settings:
+        info = Lifecycle(ctx.catalog, image, settings, ProgressPrinter(as_json)).promote(version, force)
     if as_json:
         emit_json(info.as_dict())
     else:
@@ -147,7 +166,8 @@ def yank(ctx: Context, image: str, version: str, reason: str, subscription, as_j
     from builder.azure import Lifecycle
     from builder.output import emit_json
 
-    info = Lifecycle(ctx.catalog, image, _settings(subscription), ProgressPrinter(as_json)).yank(version, reason)
+    with _gallery(ctx, subscription, as_json) as settings:
+        info = Lifecycle(ctx.catalog, image, settings, ProgressPrinter(as_json)).yank(version, reason)
     if as_json:
         emit_json(info.as_dict())
     else:
@@ -166,7 +186,8 @@ def versions(ctx: Context, image: str, show_tags: bool, subscription, as_json: b
     from builder.azure import tags as T
     from builder.output import console, emit_json, table
 
-    infos = Lifecycle(ctx.catalog, image, _settings(subscription)).versions()
+    with _gallery(ctx, subscription, as_json) as settings:
+        infos = Lifecycle(ctx.catalog, image, settings).versions()
     if as_json:
         emit_json([i.as_dict() for i in infos])
         return
@@ -190,7 +211,8 @@ def gc(ctx: Context, image: str, keep: int, dry_run: bool, subscription, as_json
     from builder.azure import Lifecycle
     from builder.output import emit_json
 
-    doomed = Lifecycle(ctx.catalog, image, _settings(subscription), ProgressPrinter(as_json)).gc(keep, dry_run)
+    with _gallery(ctx, subscription, as_json) as settings:
+        doomed = Lifecycle(ctx.catalog, image, settings, ProgressPrinter(as_json)).gc(keep, dry_run)
     if as_json:
         emit_json({"dry_run": dry_run, "versions": doomed})
         return

@@ -398,6 +398,24 @@ def _source_of(props: dict[str, Any]) -> dict[str, Any]:
             "storageAccountId": vhd.get("storageAccountId")}
 
 
+def _check_local_vhd(props: dict[str, Any], source: dict[str, Any], subscription: str) -> None:
+    """A ``file://`` VHD is the emulator's stand-in for a page blob: the file must be a fixed VHD of whole MiB on
+    this machine and its storage account must be in the request's subscription; records ``sizeInGB``."""
+    from builder.emulator.vhd import VhdError, check_fixed_vhd, local_path, size_in_gb
+
+    target = "storageProfile.osDiskImage.source.uri"
+    account = source["storageAccountId"] or ""
+    if not account.lower().startswith(f"/subscriptions/{subscription.lower()}/"):
+        raise ArmError(400, "InvalidParameter", f"The storage account '{account}' of the local VHD must be in "
+                       f"subscription '{subscription}'.", "storageProfile.osDiskImage.source.storageAccountId")
+    try:
+        size = check_fixed_vhd(local_path(source["uri"]))
+    except VhdError as exc:
+        raise ArmError(400, "InvalidParameter", f"The VHD blob '{source['uri']}' cannot be used: {exc}.",
+                       target) from None
+    props["storageProfile"]["osDiskImage"]["sizeInGB"] = size_in_gb(size)
+
+
 def version_put(req: Request, m: re.Match) -> Response:
     req.api_version(COMPUTE_API)
     advance(req)
@@ -420,6 +438,8 @@ def version_put(req: Request, m: re.Match) -> Response:
     if source["uri"] and not source["storageAccountId"]:
         raise ArmError(400, "InvalidParameter", "Required parameter 'storageProfile.osDiskImage.source."
                        "storageAccountId' is missing (null).", "storageProfile.osDiskImage.source.storageAccountId")
+    if source["uri"] and source["uri"].lower().startswith("file:"):
+        _check_local_vhd(props, source, m["sub"])
     publishing = props.setdefault("publishingProfile", {})
     publishing.setdefault("replicaCount", 1)
     publishing.setdefault("excludeFromLatest", False)

@@ -22,6 +22,7 @@ from builder.layers import LAYERS
 from builder.local import records
 from builder.local.cache import LayerCache
 from builder.local.display import Reporter
+from builder.local.gallery import GalleryTarget, require_local_vhd_target, resolve_target
 from builder.local.lock import BuildLock
 from builder.local.tools import remove
 from builder.rootfs import copy_tree, mounts_under, unmount_all
@@ -80,6 +81,10 @@ class Pipeline:
         self.state = State()
         self.record: records.BuildRecord | None = None
         self.version = ""
+        self.gallery: GalleryTarget | None = None
+        if options.publish:  # bad Azure settings, or a local VHD bound for real Azure: exit 2 before building
+            self.gallery = resolve_target(options.state_dir)
+            require_local_vhd_target(self.gallery)
 
     # -- paths -----------------------------------------------------------------------------------------
     @property
@@ -104,13 +109,10 @@ class Pipeline:
     # -- running ---------------------------------------------------------------------------------------
     def run(self) -> records.BuildRecord:
         """Run every phase; raises ``OperationError`` (exit 1) or ``KeyboardInterrupt`` (exit 130)."""
-        from builder.registry import LocalRegistry
-        from builder.versioning import next_version
+        from builder.local.publish import number_version
 
         opts = self.options
-        self.version = next_version(LocalRegistry(opts.state_dir).versions(opts.image))
         self.record = records.new_build(opts.state_dir, opts.image, opts.as_dict())
-        self.record.version = self.version
         for name in self.phase_names():
             self.record.phase(name)
         self.record.save()
@@ -123,6 +125,12 @@ class Pipeline:
         self.reporter.start(self.record)
         try:
             with _sigterm_as_interrupt():
+                # numbered from the gallery before converging: the image manifest carries the version
+                self.reporter.notice(f"numbering the version from {self.gallery.label}" if self.gallery else
+                                     "numbering the version from the local build registry (--no-publish)")
+                self.version = number_version(self.catalog, opts.image, opts.state_dir, self.gallery)
+                self.record.version = self.version
+                self.record.save()
                 for name, step in self.steps():
                     self._phase(name, step)
             self._finish(records.SUCCEEDED)
@@ -385,6 +393,7 @@ class Pipeline:
 
         assert self.record is not None
         self.state.published = publish(self)
+        self.record.published = {k: v for k, v in self.state.published.items() if k != "detail"}
         phase.detail = self.state.published.get("detail", "")
 
 

@@ -1,24 +1,94 @@
-"""Publish a local build. The local gallery emulator client is a later integration; until it is wired, the
-version is recorded in the local build registry (``<state>/registry.json``) and the build says so."""
+"""Publish a local build: its fixed VHD becomes a staged version of the image's gallery definition.
+
+The gallery is the one in the environment or the local gallery emulator (``builder.local.gallery``). The
+version is the one the build numbered before it converged (``number_version``), because the image manifest
+(``/etc/builder/image.json``) carries it; if the gallery has meanwhile got that version from another source, the
+publish stops with a clear error (the build's artifacts stay in its folder). The version is also recorded in the
+local build registry (``<state>/registry.json``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from builder.azure.progress import Progress
+from builder.errors import OperationError
+from builder.local.gallery import GalleryTarget, open_gallery, storage_account_id
 from builder.registry import LocalRegistry
 
 if TYPE_CHECKING:
+    from builder.azure.publish import PublishResult
+    from builder.catalog.loader import Catalog
     from builder.local.pipeline import Pipeline
 
 
+def number_version(catalog: Catalog, image: str, state_dir: Path, target: GalleryTarget | None) -> str:
+    """The day's next free ``YYYY.MMDD.N`` over the gallery's versions (when publishing) and the local registry."""
+    from builder.azure.progress import ignore
+    from builder.azure.publish import Publisher
+    from builder.versioning import next_version
+
+    taken = set(LocalRegistry(state_dir).versions(image))
+    if target is not None:
+        with open_gallery(target) as settings:
+            taken |= set(Publisher(catalog, image, settings, ignore).existing_versions())
+    return next_version(sorted(taken))
+
+
+def publish_vhd(catalog: Catalog, image: str, version: str, vhd: Path, tags: dict[str, str], target: GalleryTarget,
+                progress: Callable[[Progress], None] | None = None) -> PublishResult:
+    """Publish ``vhd`` (a fixed VHD on this machine) as ``version`` of ``image`` to ``target``."""
+    from builder.azure.progress import ignore
+    from builder.azure.publish import Publisher, publish_version
+    from builder.azure.source import Source
+
+    progress = progress or ignore
+    with open_gallery(target) as settings:
+        source = Source(vhd_uri=vhd.resolve().as_uri(), storage_account_id=storage_account_id(settings.subscription_id))
+        existing = Publisher(catalog, image, settings, ignore).get(version)
+        if existing is not None and not source.same_as(Source.from_storage_profile(
+                existing.get("properties", {}).get("storageProfile") or {})):
+            raise OperationError(f"version {version} of {image} already exists in {target.label} from another source; "
+                                 "this build numbered it before converging (the image manifest carries it), so it "
+                                 f"cannot take another number now. The build's disk stays at {vhd}; build again to "
+                                 "get the next free version")
+        try:
+            return publish_version(catalog, image, source=source, version=version, tags=tags, settings=settings,
+                                   progress=progress)
+        except OperationError as exc:
+            raise OperationError(f"publishing {image} {version} to {target.label} failed: {exc}", exc.log) from None
+
+
 def publish(pipeline: Pipeline) -> dict[str, Any]:
-    record = pipeline.record
-    assert record is not None
-    entry = {"build_id": record.id, "target": "local", "artifacts": dict(record.artifacts),
-             "inputs": pipeline.state.layers[-1]["key"] if pipeline.state.layers else None}
-    registry = LocalRegistry(pipeline.options.state_dir)
-    registry.record(pipeline.options.image, pipeline.version, entry)
-    pipeline.reporter.notice(f"notice: recorded {pipeline.options.image} {pipeline.version} in the local build "
-                             f"registry ({registry.path}); publishing to the gallery emulator is not wired yet")
-    return {"registry": str(registry.path), "version": pipeline.version,
-            "detail": f"{pipeline.version} recorded in {registry.path.name} (gallery emulator not wired yet)"}
+    """The build's ``publish`` phase: tags, publish, registry entry; returns what ``build.json`` records."""
+    from builder.azure.tags import VERIFIED, provenance
+    from builder.local.manifest import sha256
+
+    record, state, opts = pipeline.record, pipeline.state, pipeline.options
+    assert record is not None and pipeline.gallery is not None
+    sbom = Path(record.artifacts["sbom"])
+    verified = opts.verify and bool(state.verify) and all(v.get("ok") for v in state.verify.values())
+    tags = provenance(state.variables.get("builder_git_commit"), record.id, sha256(sbom),
+                      VERIFIED if verified else "pending", f"local:{state.os}:{state.base_key}")
+
+    def progress(event: Progress) -> None:
+        if event.regions:
+            pipeline.reporter.update("  ".join(f"{r}: {s} {p}%" for r, (s, p) in sorted(event.regions.items())))
+        elif event.message:
+            pipeline.reporter.update(event.message)
+
+    target = pipeline.gallery
+    result = publish_vhd(pipeline.catalog, opts.image, pipeline.version, Path(record.artifacts["disk"]), tags,
+                         target, progress)
+    published = {"id": result.id, "version": result.version, "action": result.action, "gallery": target.label,
+                 **target.as_dict(), "regions": result.regions, "exclude_from_latest": result.exclude_from_latest,
+                 "tags": result.tags}
+    registry = LocalRegistry(opts.state_dir)
+    registry.record(opts.image, pipeline.version, {"build_id": record.id, "target": "local",
+                                                   "artifacts": dict(record.artifacts), "id": result.id,
+                                                   "gallery": target.label, "action": result.action,
+                                                   "inputs": state.layers[-1]["key"] if state.layers else None})
+    staged = "staged (excluded from latest)" if result.exclude_from_latest else "eligible for latest"
+    return {**published, "detail": f"{result.version} {result.action} in {target.label}, {staged}"}

@@ -37,6 +37,7 @@ class BuildRecord:
     version: str | None = None
     error: str | None = None
     error_log: str | None = None
+    published: dict[str, Any] = field(default_factory=dict)  # gallery version id, version, gallery, action
     options: dict[str, Any] = field(default_factory=dict)
 
     @property

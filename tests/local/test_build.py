@@ -39,6 +39,13 @@ def _records(state: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((state / "builds").glob("*/build.json"))]
 
 
+def _gallery_versions(state: Path) -> list[str]:
+    """Versions in the local gallery emulator's state (none when it was never written)."""
+    path = state / "gallery" / "state.json"
+    resources = json.loads(path.read_text())["resources"] if path.exists() else {}
+    return [k for k in resources if "/versions/" in k]
+
+
 def _no_leftovers(cache: Path, record: dict) -> None:
     work = cache / "work" / record["id"]
     assert mounts_under(cache / "work") == [] if (cache / "work").exists() else True
@@ -89,7 +96,8 @@ def test_full_build_exports_a_booted_disk_sbom_and_manifest(full_build, builder_
     listed = run_cli("builds", "--json", env={"BUILDER_STATE": str(state)})
     assert [(b["id"], b["status"]) for b in json.loads(listed.stdout)] == [(record["id"], "succeeded")]
     table = run_cli("builds", env={"BUILDER_STATE": str(state)})
-    assert record["id"] in table.stdout and f"{vhd.name}" in table.stdout
+    assert record["id"] in table.stdout and f"{vhd.name}" in table.stdout and "published" in table.stdout
+    assert json.loads(listed.stdout)[0]["published"]["id"] == record["published"]["id"]
     snapshots = run_cli("cache", "ls", "--json", "--cache-dir", str(builder_cache))
     keys = {e["key"] for e in json.loads(snapshots.stdout)}
     from builder.local.keys import per_build_layers
@@ -97,6 +105,33 @@ def test_full_build_exports_a_booted_disk_sbom_and_manifest(full_build, builder_
     baked = per_build_layers({})
     assert {layer["key"] for layer in data["layers"] if layer["name"] not in baked} <= keys
     assert not {layer["key"] for layer in data["layers"] if layer["name"] in baked} & keys
+    _published_to_the_local_gallery(record, state, vhd, sbom, data["git_commit"], run_cli)
+
+
+def _published_to_the_local_gallery(record: dict, state: Path, vhd: Path, sbom: Path, commit: str, run_cli) -> None:
+    """The build published its verified version (the one in the image manifest) to <state>/gallery, staged, with
+    provenance tags; `builder versions` reads that gallery when no Azure settings are set."""
+    import hashlib
+
+    published = record["published"]
+    assert published["kind"] == "local-gallery" and published["action"] == "created"
+    assert published["version"] == record["version"] and published["id"].endswith(f"/versions/{record['version']}")
+    assert published["exclude_from_latest"] is True
+    assert {p["name"]: p["status"] for p in record["phases"]}["publish"] == "done"
+    env = {"BUILDER_STATE": str(state), "AZURE_SUBSCRIPTION_ID": "", "BUILDER_ARM_ENDPOINT": ""}
+    listed = run_cli("versions", IMAGE, "--json", env=env)
+    assert listed.code == 0, listed.stderr
+    [info] = json.loads(listed.stdout)
+    assert (info["version"], info["state"], info["latest"]) == (record["version"], "staged", False)
+    tags = info["tags"]
+    assert tags["builder.build_id"] == record["id"] and tags["builder.verification"] == "passed"
+    assert tags["builder.sbom_sha256"] == hashlib.sha256(sbom.read_bytes()).hexdigest()
+    assert tags["builder.git_commit"] == commit and tags["builder.base_version"].startswith("local:debian12:")
+    assert tags["component.dcgm_exporter"] == "4.5.2-4.8.0"
+    gallery = json.loads((state / "gallery" / "state.json").read_text())
+    [version] = [r for k, r in gallery["resources"].items() if k.endswith(f"/versions/{record['version']}")]
+    disk = version["properties"]["storageProfile"]["osDiskImage"]
+    assert disk["source"]["uri"] == vhd.as_uri() and disk["sizeInGB"] >= 1
 
 
 @pytest.mark.slow
@@ -155,6 +190,7 @@ def test_failed_phase_names_itself_and_its_log_and_publishes_nothing(builder_cac
     statuses = {p["name"]: p["status"] for p in record["phases"]}
     assert statuses["base"] == "failed" and {s for n, s in statuses.items() if n != "base"} == {"skipped"}
     assert record["artifacts"] == {} and not (state / "registry.json").exists()
+    assert record["published"] == {} and _gallery_versions(state) == []
     assert not list((builder_cache / "base").glob(".user-*.partial"))
     _no_leftovers(builder_cache, record)
 
