@@ -198,9 +198,12 @@ def test_failed_phase_names_itself_and_its_log_and_publishes_nothing(builder_cac
 @pytest.mark.slow
 def test_interrupt_unmounts_and_exits_130(builder_cache, tmp_path):
     state = tmp_path / "state"
-    proc = subprocess.Popen([*builder_executable(), "build", IMAGE, "--feed", "stand-in", "--no-cache", "--quiet"],
-                            cwd=REPO, env=_env(builder_cache, state), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # Output goes to a file, not a pipe nobody reads while waiting: a full pipe would block the build.
+    output = tmp_path / "build-output.log"
+    with output.open("w") as sink:
+        proc = subprocess.Popen([*builder_executable(), "build", IMAGE, "--feed", "stand-in", "--no-cache",
+                                 "--quiet"], cwd=REPO, env=_env(builder_cache, state), stdout=sink,
+                                stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     mounted = False
     try:
@@ -211,10 +214,11 @@ def test_interrupt_unmounts_and_exits_130(builder_cache, tmp_path):
             time.sleep(0.2)
         assert mounted, f"never saw the converge's chroot mounts: {proc.poll()}"
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    stderr = output.read_text()
     assert proc.returncode == 130, stderr
     [record] = _records(state)
     assert record["status"] == "interrupted"
