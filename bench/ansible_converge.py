@@ -23,7 +23,7 @@ from builder.render import write_render  # noqa: E402
 from builder.rootfs import copy_tree, ensure_base, remove_tree, resolve_spec  # noqa: E402
 from builder.standin import ensure_feed  # noqa: E402
 
-TAGS = ["base", "gpu", "fabric", "image"]
+TAGS = ["base", "gpu", "fabric", "image", "manifest"]
 
 
 def apt_transactions(root: Path) -> int:

@@ -20,7 +20,8 @@ from builder.rootfs import chroot_mounts
 
 ANSIBLE_DIR = Path(__file__).resolve().parent.parent / "ansible"
 PLAYBOOK = ANSIBLE_DIR / "image.yml"
-TAGS = (*(layer.name for layer in LAYERS), *FINAL_ROLES)
+MANIFEST_TAG = "manifest"  # image_manifest: per-build values, after the layers, never snapshotted
+TAGS = (*(layer.name for layer in LAYERS), MANIFEST_TAG, *FINAL_ROLES)
 _TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*+$")
 _RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 _FATAL = re.compile(r"^(?:fatal|failed): \[[^\]]+\](?::| \(item=.*?\)) ?(?:FAILED! |UNREACHABLE! )?=> (?P<body>.*)$")
@@ -75,8 +76,43 @@ def _failure(line: str) -> str:
         data = json.loads(body.group("body"))
     except json.JSONDecodeError:
         return body.group("body")[:500]
-    message = data.get("msg") or data.get("stderr") or data.get("module_stderr") or ""
-    return str(message).strip().splitlines()[-1][:500] if str(message).strip() else "failed"
+    message = str(data.get("msg") or data.get("stderr") or data.get("module_stderr") or "").strip()
+    if (not message or message.endswith("Unknown error.")) and data.get("message"):
+        return str(data["message"]).strip().splitlines()[0][:500]  # include_vars & co.: the reason, first line
+    return message.splitlines()[-1][:500] if message else "failed"
+
+
+class _ErrorBlock:
+    """The text of an ``[ERROR]:`` block (its first lines and ``Origin:``), as ansible-core prints it."""
+
+    def __init__(self, first: str) -> None:
+        self.lines = [first]
+        self.origin = ""
+        self.open = True
+
+    def feed(self, text: str) -> None:
+        if not self.open:
+            return
+        if text.startswith("Origin: "):
+            self.origin = text.removeprefix("Origin: ").strip()
+            self.open = False
+        elif not text.strip() or text.startswith(("fatal: ", "failed: ", "PLAY RECAP", "<<< caused by")):
+            self.open = bool(not text.strip() and len(self.lines) == 1)  # "Task failed." may follow a blank
+        elif len(self.lines) < 3 and text.strip() != "Task failed.":
+            self.lines.append(text.strip())
+
+    def text(self) -> str:
+        message = " ".join(self.lines)[:500]
+        return f"{message} (at {_short(self.origin)})" if self.origin else message
+
+
+def _short(path: str) -> str:
+    return path.replace(f"{ANSIBLE_DIR}/", "ansible/")
+
+
+def _tail(lines: list[str], count: int = 3) -> str:
+    found = [line.strip() for line in lines if line.strip() and not _RECAP.match(line)][-count:]
+    return " | ".join(found)[:500]
 
 
 def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None = None,
@@ -106,6 +142,8 @@ def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None
            "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"}
     result = ConvergeResult(log=log)
     current, failed_task, reason = "", None, ""
+    error: _ErrorBlock | None = None
+    recent: list[str] = []
     with chroot_mounts(rootfs), open(log, "w", encoding="utf-8") as out:
         points = [_bind(rootfs, path) for path in feeds]
         try:
@@ -115,14 +153,21 @@ def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None
             for line in proc.stdout:
                 out.write(line)
                 text = line.rstrip("\n")
+                recent = [*recent[-19:], text]
+                if error is not None:
+                    error.feed(text)
                 if match := _TASK.match(text):
                     current = match.group("name")
                     result.tasks += 1
                     if on_task:
                         on_task(current)
-                elif text.startswith("[ERROR]: ") and failed_task is None:
-                    failed_task, reason = current, text.removeprefix("[ERROR]: ").removeprefix("Task failed: ")
-                elif text.startswith(("fatal: ", "failed: ")) and failed_task is None:
+                elif text.startswith(("[ERROR]: ", "ERROR! ")) and error is None:
+                    first = text.removeprefix("[ERROR]: ").removeprefix("ERROR! ").removeprefix("Task failed: ")
+                    error = _ErrorBlock(first)
+                    if failed_task is None and current:
+                        failed_task, reason = current, first
+                elif text.startswith(("fatal: ", "failed: ")) and (
+                        failed_task is None or (failed_task == current and reason.endswith("Unknown error."))):
                     failed_task, reason = current, _failure(text)
                 elif match := _RECAP.match(text):
                     result.ok, result.changed, result.unreachable, result.failed = map(int, match.groups())
@@ -132,6 +177,11 @@ def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None
                 subprocess.run(["umount", str(point)], check=False, capture_output=True)
                 _prune(rootfs, point)
     if code != 0 or result.failed or result.unreachable:
-        where = f"task '{failed_task}' failed: {reason}" if failed_task else f"ansible-playbook exited {code}"
+        if failed_task:
+            where = f"task '{failed_task}' failed: {reason}"
+            if error is not None and error.origin:
+                where += f" (at {_short(error.origin)})"
+        else:
+            where = f"ansible-playbook exited {code}: " + (error.text() if error else _tail(recent) or "no output")
         raise OperationError(f"converge of {rootfs} failed: {where}", log)
     return result

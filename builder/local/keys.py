@@ -4,8 +4,9 @@ A layer's key chains its parent's key with: its roles' files (the roles ``ansibl
 layer's name), the playbook and the shared Ansible files (helper roles such as ``package_feed``, config), the
 rendered variables that are not per-component (OS, SKU facts, feed kind ...), and the pins, packages,
 downloads and feeds of its own components. Per-build values (image version, git commit) are left out unless
-the layer's roles use them (then that layer is rebuilt every time, rightly: it bakes them in). Changing only
-a top-layer pin (e.g. dcgm-exporter) keeps every lower layer's key.
+the layer's roles use them (then that layer is rebuilt every time, rightly: it bakes them in). The role that
+bakes them (``image_manifest``) has its own playbook tag, run after the layers and never snapshotted, so every
+layer is reusable. Changing only a top-layer pin (e.g. dcgm-exporter) keeps every lower layer's key.
 """
 
 from __future__ import annotations
@@ -142,8 +143,12 @@ def layer_keys(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANS
 
 
 def inputs_digest(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR) -> str:
-    """One digest of every build input (layers plus the generalize role), for the build manifest."""
+    """One digest of every build input (layers plus the roles outside them: manifest, generalize), for the build
+    manifest."""
     top = layer_keys(base_key, variables, ansible_dir)[-1][1]
     variables = feed_neutral(variables)
-    return _digest(top, tree_digest(ansible_dir / "roles" / "generalize"),
+    layered = {layer.name for layer in LAYERS}
+    outside = sorted({r for tag, names in roles_by_tag(ansible_dir).items() if tag not in layered for r in names}
+                     | set(FINAL_ROLES))
+    return _digest(top, *(tree_digest(ansible_dir / "roles" / role) for role in outside),
                    {k: v for k, v in variables.items() if k not in PER_BUILD})

@@ -1,7 +1,8 @@
 """``builder build IMAGE --target local``: every phase of a local build, in order, with records and cleanup.
 
-base rootfs -> render variables -> converge each layer (resumed from the layer cache) -> verify (static,
-pre-generalize) -> generalize -> verify (hygiene) -> SBOM + manifest -> disk export -> boot test -> publish.
+base rootfs -> render variables -> converge each layer (resumed from the layer cache) -> image manifest
+(per-build values, never cached) -> verify (static, pre-generalize) -> generalize -> verify (hygiene) -> SBOM +
+manifest -> disk export -> boot test -> publish.
 A failing phase names itself and its log and stops the build (nothing exported or published after it);
 Ctrl-C or SIGTERM stops it too. Either way nothing stays mounted and the build's work tree is removed.
 """
@@ -160,6 +161,7 @@ class Pipeline:
         opts = self.options
         steps: list[tuple[str, Callable[[records.Phase], None]]] = [("base", self.base), ("render", self.render)]
         steps += [(f"layer:{layer.name}", self._layer_step(index)) for index, layer in enumerate(LAYERS)]
+        steps.append(("image-manifest", self.image_manifest))
         if opts.verify:
             steps.append(("verify", self.verify_pre))
         steps.append(("generalize", self.generalize))
@@ -305,6 +307,14 @@ class Pipeline:
                                                           self.state.variables.get("builder_components", {}).items()
                                                           if c in layer.components}})
         phase.detail = f"{phase.detail}; snapshot {key}".lstrip("; ")
+
+    def image_manifest(self, phase: records.Phase) -> None:
+        """``/etc/builder/image.json`` (version, git commit): its own tag after the layers, never snapshotted."""
+        from builder.converge import MANIFEST_TAG
+
+        if not self.rootfs.exists():
+            raise OperationError("no work tree to write the image manifest into")
+        self._converge([MANIFEST_TAG], Path(phase.log or self.log(phase.name)), phase)
 
     def _converge(self, tags: list[str], log: Path, phase: records.Phase) -> None:
         from builder.converge import converge

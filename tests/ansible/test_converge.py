@@ -16,7 +16,7 @@ from builder.rootfs import copy_tree, mounts_under, remove_tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 IMAGES = ["ndh100-train", "nca100-infer", "ndmi300x-train", "cpu-infer"]
-TAGS = ["base", "gpu", "fabric", "image"]
+TAGS = ["base", "gpu", "fabric", "image", "manifest"]
 
 
 def rendered(converged_rootfs, image: str) -> dict:
@@ -160,15 +160,25 @@ def test_converge_rejects_bad_input(converged_rootfs, tmp_path):
 def test_generalize_removes_host_identity_and_build_leftovers(converged_rootfs, tmp_path):
     copy = tmp_path / "rootfs"
     copy_tree(converged_rootfs("cpu-infer"), copy)
+    outside = tmp_path / "outside"  # a writable mount inside a folder generalize empties: left alone
+    (outside / "data").mkdir(parents=True)
+    (outside / "data/keep.txt").write_text("not the image's\n")
+    point = copy / "var/tmp/mounted/data"
+    point.mkdir(parents=True)
+    (copy / "var/tmp/leftover.txt").write_text("build leftover\n")
+    subprocess.run(["mount", "--bind", str(outside), str(copy / "var/tmp/mounted")], check=True)
     try:
         assert list(copy.glob("etc/ssh/ssh_host_*")) and list(copy.glob("var/lib/apt/lists/*"))
         (copy / "root/.bash_history").write_text("secret command\n")
         result = converge(copy, converged_rootfs.vars_file("cpu-infer"), log=tmp_path / "generalize.log",
                           tags=["generalize"])
         assert result.changed > 0
+        assert (outside / "data/keep.txt").read_text() == "not the image's\n"
+        assert not (copy / "var/tmp/leftover.txt").exists()
         assert not list(copy.glob("etc/ssh/ssh_host_*")) and not list(copy.glob("var/lib/apt/lists/*"))
         assert (copy / "etc/machine-id").read_text() == ""
         assert not (copy / "root/.bash_history").exists() and not (copy / "var/cache/builder").exists()
         assert (copy / "etc/builder/image.json").exists()
     finally:
+        subprocess.run(["umount", str(copy / "var/tmp/mounted")], check=False, capture_output=True)
         remove_tree(copy)

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from builder.catalog.loader import load_catalog
+from builder.converge import MANIFEST_TAG
 from builder.layers import FINAL_ROLES, LAYERS
+from builder.local.keys import PER_BUILD, per_build_layers
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ANSIBLE = REPO / "ansible"
@@ -37,6 +39,21 @@ def test_playbook_tags_every_role_with_its_layer():
     for role in FINAL_ROLES:
         assert tags[role] == [role]
     assert playbook_roles()[-1]["role"] == FINAL_ROLES[-1]
+    known = {layer.name for layer in LAYERS} | {MANIFEST_TAG} | set(FINAL_ROLES)
+    assert {tag for entry in playbook_roles() for tag in entry["tags"]} == known
+    assert [entry["role"] for entry in playbook_roles() if entry["tags"] == [MANIFEST_TAG]] == ["image_manifest"]
+
+
+def test_per_build_values_stay_out_of_every_layer():
+    """Only the manifest step (its own tag, after the layers) bakes the version and commit in: every layer's
+    snapshot can be reused by the next build."""
+    assert per_build_layers({}) == set()
+    order = [entry["tags"][0] for entry in playbook_roles()]
+    assert order.index(MANIFEST_TAG) > max(order.index(layer.name) for layer in LAYERS)
+    assert order.index(MANIFEST_TAG) < min(order.index(role) for role in FINAL_ROLES)
+    baking = {folder.name for folder in ROLES.iterdir()
+              if any(name.encode() in f.read_bytes() for f in folder.rglob("*") if f.is_file() for name in PER_BUILD)}
+    assert baking == {"image_manifest"}
 
 
 def test_every_concern_has_a_complete_role():
