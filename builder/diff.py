@@ -9,7 +9,6 @@ Facts about a version come from where it was recorded:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import InputError
+from builder.hashing import sha256_file as digest
 
 COMPONENT_TAG = "component."  # = builder.azure.tags.COMPONENT_PREFIX (kept import-free for a fast CLI)
 SBOM_TAG = "builder.sbom_sha256"
@@ -82,12 +82,6 @@ def sbom_packages(path: Path) -> dict[str, str]:
     return packages
 
 
-def digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sbom_files(places: Iterable[Path]) -> list[Path]:

@@ -3,7 +3,6 @@ that archive is unreachable), or a tarball or folder the user supplies (``--base
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tarfile
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import InputError
+from builder.hashing import sha256_file as _file_digest
 from builder.local.sbom import os_release
 from builder.local.tools import run
 from builder.rootfs import ensure_base, remove_tree, require_tools, resolve_spec
@@ -36,12 +36,6 @@ def base_from_debootstrap(os_name: str, cache_dir: Path, log: Path, mirror: str 
     return Base(spec.os, spec.key, rootfs, f"debootstrap {spec.suite}")
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def detect_os(tree: Path, where: Path) -> str:

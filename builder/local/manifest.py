@@ -3,22 +3,17 @@ versions, verification and boot results, phase timings and the artifacts with th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from builder.hashing import sha256_file as sha256
+
 if TYPE_CHECKING:
     from builder.local.pipeline import Pipeline
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(4 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_manifest(pipeline: Pipeline) -> dict[str, Any]:

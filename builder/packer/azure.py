@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -13,6 +12,7 @@ from typing import Any
 
 from builder.catalog.loader import Catalog
 from builder.errors import InputError, OperationError
+from builder.hashing import sha256_file
 from builder.packer import driver
 from builder.packer.chain import inputs_digest
 from builder.packer.events import Event
@@ -136,12 +136,6 @@ def newest_marketplace_version(image: Any, settings: Any) -> str:
     return max(names, key=numeric_key)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def record_sbom(catalog: Catalog, artifact: BuildArtifact, settings: Any | None, output: str,
