@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,9 +316,20 @@ def repositories(root: Path) -> list[tuple[Path, str]]:
 
 @contextlib.contextmanager
 def _agent(gnupg: Path) -> Iterator[None]:
-    """Run gpg commands, then stop the agent they started (no stray processes)."""
+    """Run gpg commands, then stop the agent they started (no stray processes).
+
+    ``gpgconf --kill`` only asks the agent to stop; the next gpg call would otherwise connect to the dying agent
+    ("can't connect to the agent: End of file"), so wait until its socket is gone.
+    """
+    env = {**os.environ, "GNUPGHOME": str(gnupg)}
     try:
         yield
     finally:
+        listed = subprocess.run(["gpgconf", "--homedir", str(gnupg), "--list-dirs", "agent-socket"],
+                                capture_output=True, text=True, check=False, env=env)
+        socket = Path(listed.stdout.strip()) if listed.returncode == 0 and listed.stdout.strip() else None
         subprocess.run(["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"], capture_output=True,
-                       check=False, env={**os.environ, "GNUPGHOME": str(gnupg)})
+                       check=False, env=env)
+        deadline = time.monotonic() + 10
+        while socket is not None and socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
