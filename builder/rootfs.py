@@ -139,8 +139,13 @@ def mounts_under(root: Path) -> list[str]:
     return found
 
 
-def unmount_all(root: Path) -> None:
+def unmount_all(root: Path, keep_root: bool = False) -> None:
+    """Unmount everything at or below ``root``, deepest first (``keep_root``: only what is below it, so a
+    ``root`` that is itself a mount, such as an overlay work tree, stays mounted)."""
+    top = str(root.resolve())
     for point in sorted(mounts_under(root), key=len, reverse=True):
+        if keep_root and point == top:
+            continue
         if subprocess.run(["umount", point], capture_output=True, check=False).returncode != 0:
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
@@ -179,4 +184,4 @@ def chroot_mounts(root: Path) -> Iterator[Path]:
         yield root
     finally:
         policy.unlink(missing_ok=True)
-        unmount_all(root)
+        unmount_all(root, keep_root=True)  # what was mounted into it; ``root`` itself may be an overlay
