@@ -2,10 +2,11 @@
 
 GPT disk: partition 1 a vfat EFI System Partition (``mkfs.vfat -C`` + mtools) holding a standalone GRUB
 (``grub-mkstandalone`` run in the tree's chroot) at the UEFI fallback path; partition 2 an ext4 root made
-from the tree (``mkfs.ext4 -d``, written in place at its offset). ``sgdisk`` writes the GPT, ``dd`` the ESP, then
-``qemu-img convert -O vpc -o subformat=fixed,force_size`` makes a fixed VHD whose virtual size is a whole
-number of MiB (Azure's rule). The tree gets ``/etc/fstab`` (no swap), ``/boot/grub/grub.cfg`` with
-``console=ttyS0`` and the boot-marker unit first.
+from the tree (``mkfs.ext4 -d``, written in place at its offset, ``dd`` puts the ESP at its own). The GPT and
+the fixed-VHD footer are written by ``builder.local.vhd`` onto the sparse disk file itself, which becomes the
+VHD in place (a fixed VHD is the raw disk plus a 512-byte footer); its virtual size is a whole number of MiB
+(Azure's rule), checked with ``qemu-img info``. The tree gets ``/etc/fstab`` (no swap),
+``/boot/grub/grub.cfg`` with ``console=ttyS0`` and the boot-marker unit first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from builder.errors import OperationError
+from builder.local import vhd
 from builder.local.tools import output, run
 
 MIB = 1024 * 1024
@@ -28,9 +30,9 @@ ESP_MIB = 64
 BOOT_MARKER = "BUILDER-BOOT-OK multi-user.target reached"
 MARKER_UNIT = "builder-boot-marker.service"
 KERNEL_CMDLINE = "ro console=tty1 console=ttyS0,115200n8 earlyprintk=ttyS0 net.ifnames=0"
-DISK_TOOLS = ("mkfs.vfat", "mmd", "mcopy", "mkfs.ext4", "sgdisk", "qemu-img", "chroot")
+DISK_TOOLS = ("mkfs.vfat", "mmd", "mcopy", "mkfs.ext4", "qemu-img", "chroot")
 APT_HINT = {"mkfs.vfat": "dosfstools", "mmd": "mtools", "mcopy": "mtools", "mkfs.ext4": "e2fsprogs",
-            "sgdisk": "gdisk", "qemu-img": "qemu-utils", "chroot": "coreutils"}
+            "qemu-img": "qemu-utils", "chroot": "coreutils"}
 
 
 @dataclass
@@ -82,7 +84,7 @@ def prepare_boot(tree: Path, root_uuid: str, esp_serial: str, title: str) -> str
     grub.mkdir(parents=True, exist_ok=True)
     (grub / "grub.cfg").write_text(
         "# written by builder (local target)\n"
-        "set timeout=1\nset default=0\n"
+        "set timeout=0\nset default=0\n"
         "serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n"
         f"search --no-floppy --fs-uuid --set=root {root_uuid}\n"
         f"menuentry '{title}' {{\n"
@@ -131,6 +133,15 @@ def root_size_mib(tree: Path, extra_mib: int = 512) -> int:
     return int(tree_bytes(tree) * 1.25 / MIB) + extra_mib
 
 
+def _mkfs_prezeroed() -> list[str]:
+    """``-E assume_storage_prezeroed=1`` where mke2fs has it (1.47+): the disk file is new and sparse, so its
+    inode tables and journal are already zero; mke2fs then neither writes them nor leaves them to the guest's
+    lazy init."""
+    text = subprocess.run(["mkfs.ext4", "-V"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r"mke2fs (\d+)\.(\d+)", text)
+    return ["assume_storage_prezeroed=1"] if match and (int(match[1]), int(match[2])) >= (1, 47) else []
+
+
 def export_disk(tree: Path, out_dir: Path, name: str, log: Path, size_mib: int | None = None,
                 step: Callable[[str], None] = lambda _: None) -> DiskResult:
     """Turn ``tree`` into ``out_dir/<name>.vhd`` (fixed VHD, GPT, ESP + ext4 root); no mounts are used."""
@@ -156,28 +167,39 @@ def export_disk(tree: Path, out_dir: Path, name: str, log: Path, size_mib: int |
         raw = work / "disk.raw"
         with open(raw, "wb") as handle:
             handle.truncate((1 + ESP_MIB + root_mib + 1) * MIB)
-        run(["sgdisk", "-Z", "-n", f"1:1MiB:+{ESP_MIB}MiB", "-t", "1:ef00", "-c", "1:EFI System",
-             "-n", f"2:{1 + ESP_MIB}MiB:+{root_mib}MiB", "-t", "2:8304", "-c", "2:root", raw], log, "sgdisk")
+        mib_lba = MIB // vhd.SECTOR
+        vhd.write_gpt(raw, [
+            vhd.Partition(mib_lba, (1 + ESP_MIB) * mib_lba - 1, vhd.ESP_TYPE, "EFI System", uuid.uuid4()),
+            vhd.Partition((1 + ESP_MIB) * mib_lba, (1 + ESP_MIB + root_mib) * mib_lba - 1, vhd.LINUX_ROOT_X86_64,
+                          "root", uuid.uuid4())])
+        _log(log, f"GPT: ESP 1 MiB + {ESP_MIB} MiB (EF00), root {1 + ESP_MIB} MiB + {root_mib} MiB (8304)")
         run(["dd", f"if={esp}", f"of={raw}", "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"], log, "dd")
         esp.unlink()
 
         step("ext4 root filesystem")  # written in place at the partition's offset: no copy of the tree image
-        run(["mkfs.ext4", "-q", "-F", "-L", "cloudimg-rootfs", "-U", root_uuid,
-             "-E", f"offset={(1 + ESP_MIB) * MIB},root_owner=0:0", "-d", tree, raw, f"{root_mib}M"], log,
-            "mkfs.ext4 -d")
+        extended = ",".join([f"offset={(1 + ESP_MIB) * MIB}", "root_owner=0:0", *_mkfs_prezeroed()])
+        run(["mkfs.ext4", "-q", "-F", "-L", "cloudimg-rootfs", "-U", root_uuid, "-E", extended, "-d", tree, raw,
+             f"{root_mib}M"], log, "mkfs.ext4 -d")
 
-        step("fixed VHD")
-        vhd = out_dir / f"{name}.vhd"
-        vhd.unlink(missing_ok=True)
-        run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size", raw, vhd], log,
-            "qemu-img convert")
-        info = json.loads(output(["qemu-img", "info", "-f", "vpc", "--output=json", str(vhd)]))
+        step("fixed VHD")  # the raw disk plus the footer: appended in place, then moved next to the build
+        size = vhd.append_footer(raw)
+        _log(log, f"fixed VHD footer appended ({size} bytes of disk)")
+        dest = out_dir / f"{name}.vhd"
+        dest.unlink(missing_ok=True)
+        raw.rename(dest)
+        info = json.loads(output(["qemu-img", "info", "-f", "vpc", "--output=json", str(dest)]))
         virtual = int(info["virtual-size"])
-        if virtual % MIB:
-            raise OperationError(f"{vhd}: virtual size {virtual} is not a whole number of MiB", log)
-        return DiskResult(vhd, virtual, os.stat(vhd).st_size, root_uuid, esp_serial, kernel)
+        if info.get("format") != "vpc" or virtual != size or virtual % MIB:
+            raise OperationError(f"{dest}: qemu-img reads it as {info.get('format')} of {virtual} bytes, expected a "
+                                 f"fixed VHD of {size} bytes (a whole number of MiB)", log)
+        return DiskResult(dest, virtual, os.stat(dest).st_size, root_uuid, esp_serial, kernel)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _log(log: Path, line: str) -> None:
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(f"# {line}\n")
 
 
 def partitions(disk: Path) -> list[dict]:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 TOOLS = {  # tool -> Debian package
     "debootstrap": "debootstrap", "chroot": "coreutils", "mkfs.vfat": "dosfstools", "mmd": "mtools",
-    "mcopy": "mtools", "mkfs.ext4": "e2fsprogs", "sgdisk": "gdisk", "qemu-img": "qemu-utils",
+    "mcopy": "mtools", "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils",
     "dpkg-query": "dpkg", "tar": "tar",
 }
 STANDIN_TOOLS = {"dpkg-deb": "dpkg", "apt-ftparchive": "apt-utils", "gpg": "gnupg"}

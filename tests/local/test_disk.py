@@ -1,13 +1,16 @@
-"""Disk export (no mounts) and the QEMU/OVMF boot test, on a copy of the cached Debian 12 base."""
+"""Disk export (no mounts) and the QEMU/OVMF boot test, on a copy of the cached Debian 12 base; the GPT and the
+fixed-VHD footer the export writes itself, checked against sgdisk and qemu-img."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
+from builder.local import vhd
 from builder.local.boot import boot_test
 from builder.local.disk import BOOT_MARKER, MIB, partitions
 from builder.local.sbom import dpkg_packages, make_sbom
@@ -86,3 +89,43 @@ def test_sbom_lists_every_dpkg_package(debian_base):
     assert download["hashes"][0]["content"] == "ab" * 32
     assert bom["metadata"]["component"]["name"] == "img"
     assert len(dpkg_packages(debian_base)) == count
+
+
+def test_the_gpt_written_by_hand_is_valid_for_sgdisk(tmp_path):
+    disk = tmp_path / "disk.raw"
+    with open(disk, "wb") as handle:
+        handle.truncate(100 * MIB)
+    vhd.write_gpt(disk, [vhd.Partition(2048, 6143, vhd.ESP_TYPE, "EFI System", uuid.uuid4()),
+                         vhd.Partition(6144, 100 * 2048 - 2049, vhd.LINUX_ROOT_X86_64, "root", uuid.uuid4())])
+    check = subprocess.run(["sgdisk", "-v", str(disk)], capture_output=True, text=True)
+    assert "No problems found" in check.stdout, check.stdout
+    assert [(p["number"], p["start"], p["end"], p["code"], p["name"]) for p in partitions(disk)] == [
+        (1, 2048, 6143, "EF00", "EFI System"), (2, 6144, 202751, "8304", "root")]
+    with pytest.raises(ValueError, match="outside the usable area"):
+        vhd.write_gpt(disk, [vhd.Partition(2048, 100 * 2048, vhd.ESP_TYPE, "too big", uuid.uuid4())])
+
+
+def test_the_fixed_vhd_footer_is_the_one_qemu_img_writes(tmp_path):
+    """Appending the footer in place gives what ``qemu-img convert -O vpc -o subformat=fixed,force_size`` gives
+    (but for the time stamp, unique id and checksum); qemu-img and the emulator's Azure check accept it."""
+    from builder.emulator.vhd import check_fixed_vhd
+
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(bytes(range(256)) * (3 * MIB // 256))
+    converted = tmp_path / "qemu.vhd"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size", str(raw),
+                    str(converted)], check=True)
+    ours = tmp_path / "ours.vhd"
+    ours.write_bytes(raw.read_bytes())
+    assert vhd.append_footer(ours) == 3 * MIB
+    theirs_footer, our_footer = converted.read_bytes()[-512:], ours.read_bytes()[-512:]
+    for start, end in ((0, 24), (28, 64), (84, 512)):  # all but time stamp (24), checksum (64) and unique id (68)
+        assert our_footer[start:end] == theirs_footer[start:end], (start, end)
+    assert ours.read_bytes()[:-512] == raw.read_bytes()
+    info = json.loads(subprocess.run(["qemu-img", "info", "-f", "vpc", "--output=json", str(ours)], check=True,
+                                     capture_output=True, text=True).stdout)
+    assert info["format"] == "vpc" and info["virtual-size"] == 3 * MIB
+    assert check_fixed_vhd(ours) == 3 * MIB
+    same = subprocess.run(["qemu-img", "compare", "-f", "vpc", "-F", "vpc", str(converted), str(ours)],
+                          capture_output=True, text=True)
+    assert same.returncode == 0, same.stdout + same.stderr
