@@ -58,6 +58,10 @@ def _feed(value: str) -> str:
 @click.option("--keep-rootfs", is_flag=True, help="Keep the work tree of a failed build for inspection.")
 @click.option("--disk-mib", type=click.IntRange(256, 4 * 1024 * 1024), default=None,
               help="OS disk size in MiB [default: the tree plus 25% plus 512 MiB].")
+@click.option("--snapshots", type=click.Choice(["auto", "overlay", "copy"]), default="auto", show_default=True,
+              envvar="BUILDER_SNAPSHOTS",
+              help="Layer trees and snapshots: overlay (overlayfs diffs, saved by a rename), copy (whole-tree "
+                   "copies) or auto (overlay where overlayfs mounts, else copy with a notice).")
 @cache_option
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
@@ -67,7 +71,8 @@ def _feed(value: str) -> str:
 @pass_ctx
 def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: Path | None, mirror: str | None,
           no_cache: bool, no_boot_test: bool, boot_timeout: int, no_publish: bool, keep_rootfs: bool,
-          disk_mib: int | None, cache_dir: Path, as_json: bool, quiet: bool, dry_run: bool, on_error: str) -> int:
+          disk_mib: int | None, snapshots: str, cache_dir: Path, as_json: bool, quiet: bool, dry_run: bool,
+          on_error: str) -> int:
     """Build IMAGE end to end: rootfs, converge (layer cache), verify, generalize, disk, boot test, publish."""
     feed = _feed(feed)
     target = target or default_target()
@@ -88,7 +93,7 @@ def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: 
     options = BuildOptions(image=image, state_dir=ctx.state_dir.resolve(), cache_dir=cache_dir.resolve(),
                            feed=feed, base_rootfs=base_rootfs, mirror=mirror, use_cache=not no_cache,
                            boot=not no_boot_test, boot_timeout=boot_timeout, publish=not no_publish,
-                           keep_rootfs=keep_rootfs, disk_mib=disk_mib)
+                           keep_rootfs=keep_rootfs, disk_mib=disk_mib, snapshots=snapshots)
     pipeline = Pipeline(catalog, options, _reporter(quiet or as_json))  # checks where it would publish (exit 2)
     preflight(options)
     return _run(pipeline, as_json)
@@ -173,7 +178,8 @@ def cache() -> None:
 @cache_option
 @json_option
 def cache_ls(cache_dir: Path, as_json: bool) -> int:
-    """List layer snapshots: image, layer, key, size, created, last used."""
+    """List layer snapshots: image, layer, key, format (overlay-diff, tree, legacy), parent, size, created, last
+    used."""
     from builder.local.cache import LayerCache
     from builder.output import console, emit_json, table
 
@@ -184,10 +190,11 @@ def cache_ls(cache_dir: Path, as_json: bool) -> int:
     if not entries:
         click.echo(f"no layer snapshots in {cache_dir / 'layers'}")
         return 0
-    rows = [[e.meta.get("image"), e.meta.get("layer"), e.key, _size(e.meta.get("size", 0)),
-             _when(e.meta.get("created")), _when(e.meta.get("last_used"))] for e in entries]
+    rows = [[e.meta.get("image"), e.meta.get("layer"), e.key, e.format, e.meta.get("parent") or "",
+             _size(e.meta.get("size", 0) or 0), _when(e.meta.get("created")), _when(e.meta.get("last_used"))]
+            for e in entries]
     console().print(table(f"layer cache ({cache_dir / 'layers'})",
-                          ["image", "layer", "key", "size", "created", "last used"], rows))
+                          ["image", "layer", "key", "format", "parent", "size", "created", "last used"], rows))
     return 0
 
 
@@ -201,7 +208,9 @@ def cache_ls(cache_dir: Path, as_json: bool) -> int:
 @json_option
 def cache_prune(cache_dir: Path, everything: bool, image: str | None, days: float | None, dry_run: bool,
                 as_json: bool) -> int:
-    """Remove stale snapshots (by default those superseded by a newer one of the same image and layer)."""
+    """Remove stale snapshots (by default those superseded by a newer one of the same image and layer, legacy
+    ones and diffs whose parent is gone). A diff snapshot depends on its parent, so removing a snapshot removes
+    the diffs above it too; snapshots a running build has mounted are kept."""
     from builder.local.cache import LayerCache
     from builder.output import emit_json
 
@@ -215,15 +224,22 @@ def cache_prune(cache_dir: Path, everything: bool, image: str | None, days: floa
         chosen = layer_cache.stale()
     if image:
         chosen = [e for e in chosen if e.meta.get("image") == image]
-    size = sum(e.meta.get("size", 0) for e in chosen)
+    picked = {e.key for e in chosen}
+    chosen, kept = layer_cache.plan_prune(chosen)
+    size = sum(e.meta.get("size", 0) or 0 for e in chosen)
     if not dry_run:
         _, size = layer_cache.prune(chosen)
     if as_json:
-        emit_json({"dry_run": dry_run, "removed": [e.as_dict() for e in chosen], "bytes": size})
+        emit_json({"dry_run": dry_run, "removed": [e.as_dict() for e in chosen], "bytes": size,
+                   "kept_in_use": [e.as_dict() for e in kept]})
     else:
         for entry in chosen:
+            why = "" if entry.key in picked else f" (its parent {entry.meta.get('parent')} goes)"
             click.echo(f"{'would remove' if dry_run else 'removed'} {entry.meta.get('image')}/"
-                       f"{entry.meta.get('layer')} {entry.key}")
+                       f"{entry.meta.get('layer')} {entry.key}{why}")
+        for entry in kept:
+            click.echo(f"kept {entry.meta.get('image')}/{entry.meta.get('layer')} {entry.key}: in use by a running "
+                       "build's overlay")
         click.echo(f"{'would free' if dry_run else 'freed'} {_size(size)}")
     return 0
 

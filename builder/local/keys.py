@@ -18,7 +18,8 @@ from typing import Any
 
 from builder.layers import FINAL_ROLES, LAYERS, Layer
 
-KEY_LAYOUT_VERSION = "2"  # bump when the way snapshots are made changes (2: stable stand-in feed path)
+KEY_LAYOUT_VERSION = "3"  # bump when the way snapshots are made changes (2: stable stand-in feed path; 3: overlay
+# diffs, so snapshots of an older builder never share a key with these)
 PER_BUILD = ("builder_image_version", "builder_git_commit")
 PER_COMPONENT = ("builder_components", "builder_packages", "builder_downloads", "builder_feeds")
 ANSIBLE_DIR = Path(__file__).resolve().parent.parent.parent / "ansible"

@@ -8,8 +8,6 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builder.hashing import sha256_file as sha256
-
 if TYPE_CHECKING:
     from builder.local.pipeline import Pipeline
 
@@ -25,7 +23,8 @@ def build_manifest(pipeline: Pipeline) -> dict[str, Any]:
     for name, path in record.artifacts.items():
         file = Path(path)
         if file.is_file():
-            artifacts[name] = {"path": file.name, "bytes": file.stat().st_size, "sha256": sha256(file)}
+            artifacts[name] = {"path": file.name, "bytes": file.stat().st_size,
+                               "sha256": pipeline.artifact_sha256(file)}
     return {
         "manifest_version": 1,
         "image": pipeline.options.image,

@@ -5,6 +5,11 @@ base rootfs -> render variables -> converge each layer (resumed from the layer c
 manifest -> disk export -> boot test -> publish.
 A failing phase names itself and its log and stops the build (nothing exported or published after it);
 Ctrl-C or SIGTERM stops it too. Either way nothing stays mounted and the build's work tree is removed.
+
+Layers converge on overlayfs (``builder.local.overlay``): each on a mount of the snapshots below it with an empty
+upper directory, which becomes its snapshot by a rename; the steps after the layers work on one more overlay
+with a per-build upper directory. Where overlayfs cannot be mounted (or ``--snapshots copy``) the tree is a
+plain folder and snapshots are whole-tree copies, as before.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from builder.errors import BuilderError, OperationError
 from builder.layers import LAYERS
-from builder.local import records
-from builder.local.cache import LayerCache
+from builder.local import overlay, records
+from builder.local.cache import Entry, LayerCache
 from builder.local.display import Reporter
 from builder.local.gallery import GalleryTarget, require_local_vhd_target, resolve_target
 from builder.local.lock import BuildLock
@@ -49,6 +54,7 @@ class BuildOptions:
     publish: bool = True
     keep_rootfs: bool = False
     disk_mib: int | None = None
+    snapshots: str = "auto"  # auto: overlay diffs when overlayfs mounts here, else whole-tree copies; overlay; copy
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -65,6 +71,10 @@ class State:
     variables: dict[str, Any] = field(default_factory=dict)
     vars_file: Path | None = None
     layers: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: str = ""  # overlay or copy, as chosen for this build
+    reuse: int = 0  # leading layers restored from the cache
+    chain: list[Entry] = field(default_factory=list)  # the snapshots the tree is made of so far, bottom first
+    unsaved: list[Path] = field(default_factory=list)  # overlay uppers not in the cache (top first)
     verify: dict[str, Any] = field(default_factory=dict)
     sbom_packages: int = 0
     disk: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +93,7 @@ class Pipeline:
         self.record: records.BuildRecord | None = None
         self.version = ""
         self.gallery: GalleryTarget | None = None
+        self._digests: dict[str, _Digest] = {}
         if options.publish:  # bad Azure settings, or a local VHD bound for real Azure: exit 2 before building
             self.gallery = resolve_target(options.state_dir)
             require_local_vhd_target(self.gallery)
@@ -225,11 +236,33 @@ class Pipeline:
     def _cleanup(self) -> None:
         if self.record is None:
             return
+        keep = self.options.keep_rootfs and self.record.status != records.SUCCEEDED and self.rootfs.exists()
+        if keep and self._mounted():
+            self._copy_out_of_overlay()
+            return
         unmount_all(self.work)
-        if self.options.keep_rootfs and self.record.status != records.SUCCEEDED and self.rootfs.exists():
+        if keep:
             self.reporter.notice(f"kept the work tree: {self.rootfs}")
             return
         remove(self.work)
+
+    def _mounted(self) -> bool:
+        return str(self.rootfs.resolve()) in mounts_under(self.rootfs)
+
+    def _copy_out_of_overlay(self) -> None:
+        """``--keep-rootfs`` on an overlay tree: copy what it shows to a plain folder, then unmount everything."""
+        unmount_all(self.rootfs, keep_root=True)
+        kept = self.work / "rootfs.kept"
+        remove(kept)
+        try:
+            copy_tree(self.rootfs, kept)
+        finally:
+            unmount_all(self.work)
+        for child in self.work.iterdir():
+            if child != kept:
+                remove(child)
+        kept.rename(self.rootfs)
+        self.reporter.notice(f"kept the work tree (copied out of its overlay): {self.rootfs}")
 
     # -- phases ----------------------------------------------------------------------------------------
     def base(self, phase: records.Phase) -> None:
@@ -272,48 +305,123 @@ class Pipeline:
 
         return step
 
+    def _choose_snapshots(self) -> str:
+        """``overlay`` (layer diffs on overlayfs) or ``copy`` (whole trees), with a notice for the fallback."""
+        wanted = self.options.snapshots
+        if wanted == "copy":
+            self._snapshot_notice("copy: forced (--snapshots copy or BUILDER_SNAPSHOTS=copy)",
+                                  "notice: layer snapshots are whole-tree copies (forced by --snapshots copy or "
+                                  "BUILDER_SNAPSHOTS=copy); overlay diffs are faster")
+            return "copy"
+        assert self.state.base_rootfs is not None
+        self.work.mkdir(parents=True, exist_ok=True)
+        reason = overlay.probe(self.work)  # the work tree's folder: the cache's file system
+        if reason is None:
+            try:
+                overlay.mount_options([self.state.base_rootfs, self.cache.root], self.work, self.work)
+            except OperationError as exc:
+                reason = str(exc)
+        if reason is None:
+            self._snapshot_notice("overlay", "")
+            return "overlay"
+        if wanted == "overlay":
+            raise OperationError(f"overlayfs cannot be used here: {reason} (--snapshots overlay)")
+        self._snapshot_notice(f"copy: overlayfs cannot be used here ({reason})",
+                              f"notice: overlayfs cannot be used here ({reason}); layer snapshots fall back to "
+                              "whole-tree copies (slower: each snapshot is copied when saved and restored)")
+        return "copy"
+
+    def _snapshot_notice(self, recorded: str, notice: str) -> None:
+        """Say how layer trees are made: in build.json (``snapshots``) and, for the fallback, as a notice."""
+        assert self.record is not None
+        self.record.snapshots = recorded
+        self.record.save()
+        if notice:
+            self.reporter.notice(notice)
+
+    def _lowers(self) -> list[Path]:
+        """The overlay lower directories for the next tree, top first."""
+        assert self.state.base_rootfs is not None
+        return [*self.state.unsaved, *self.cache.lowers(self.state.chain, self.state.base_rootfs)]
+
     def layer(self, index: int, phase: records.Phase) -> None:
         from builder.local.keys import layer_keys, per_build_layers
 
         layer = LAYERS[index]
         keys = layer_keys(self.state.base_key, self.state.variables)
         key = keys[index][1]
-        reuse = self.cache.longest_prefix(keys) if self.options.use_cache else 0
+        state = self.state
+        assert state.base_rootfs is not None
+        if index == 0:
+            state.snapshots = self._choose_snapshots()
+            state.chain = self.cache.chain(keys) if self.options.use_cache else []
+            state.reuse = len(state.chain)
         info = {"name": layer.name, "key": key, "cached": False}
-        self.state.layers.append(info)
-        if index < reuse:
-            if index == reuse - 1:  # the last cached layer: start the work tree from its snapshot
-                self.reporter.update(f"restoring snapshot {key}")
-                self.cache.restore(key, self.rootfs)
+        state.layers.append(info)
+        if index < state.reuse:
             info["cached"] = True
+            info["format"] = state.chain[index].format
             phase.status = "cached"
             phase.detail = f"snapshot {key}"
+            if index == state.reuse - 1:  # the last cached layer: the next tree starts from its chain
+                self.cache.touch(state.chain)
+                if state.snapshots == "copy":
+                    self.reporter.update(f"copying snapshot chain up to {key}")
+                    self.cache.materialize(state.chain, state.base_rootfs, self.rootfs)
+                    phase.detail += " (copied)"
             return
-        if index == 0 or not self.rootfs.exists():
-            if index != 0:
-                raise OperationError(f"no work tree to converge layer {layer.name} on")
-            self.reporter.update("copying the base root filesystem")
-            assert self.state.base_rootfs is not None
-            copy_tree(self.state.base_rootfs, self.rootfs)
-        self._converge([layer.name], Path(phase.log or self.log(phase.name)), phase)
-        if layer.name in per_build_layers(self.state.variables):
-            phase.detail += "; no snapshot (its roles bake in the image version or git commit)"
+        log = Path(phase.log or self.log(phase.name))
+        upper = self.work / "layers" / layer.name
+        if state.snapshots == "overlay":
+            self.reporter.update("mounting the overlay of the layers below")
+            overlay.mount(self._lowers(), upper / "upper", upper / "work", self.rootfs)
+            self._converge([layer.name], log, phase)  # on failure the clean-up unmounts (or copies, --keep-rootfs)
+            unmount_all(self.rootfs)
+        else:
+            if not self.rootfs.exists():
+                if index != 0:
+                    raise OperationError(f"no work tree to converge layer {layer.name} on")
+                self.reporter.update("copying the base root filesystem")
+                copy_tree(state.base_rootfs, self.rootfs)
+            self._converge([layer.name], log, phase)
+        if layer.name in per_build_layers(state.variables) or state.unsaved:
+            why = ("its roles bake in the image version or git commit" if not state.unsaved else
+                   "a layer below it has none")
+            phase.detail += f"; no snapshot ({why})"
+            if state.snapshots == "overlay":
+                state.unsaved.insert(0, upper / "upper")
             return
         self.reporter.update(f"saving snapshot {key}")
-        self.cache.save(key, self.rootfs, {"image": self.options.image, "layer": layer.name,
-                                           "parent": keys[index - 1][1] if index else self.state.base_key,
-                                           "build": self.record.id if self.record else None,
-                                           "components": {c: v.get("version") for c, v in
-                                                          self.state.variables.get("builder_components", {}).items()
-                                                          if c in layer.components}})
-        phase.detail = f"{phase.detail}; snapshot {key}".lstrip("; ")
+        meta = {"image": self.options.image, "layer": layer.name, "base": state.base_key,
+                "build": self.record.id if self.record else None,
+                "components": {c: v.get("version") for c, v in state.variables.get("builder_components", {}).items()
+                               if c in layer.components}}
+        parent = state.chain[-1] if state.chain else None
+        if state.snapshots == "overlay":
+            entry = self.cache.save_diff(key, upper / "upper", meta, parent, state.base_rootfs)
+        else:
+            entry = self.cache.save(key, self.rootfs, {**meta, "parent": parent.key if parent else None})
+        state.chain.append(entry)
+        info["format"] = entry.format
+        size = entry.meta.get("size", 0) / (1024 * 1024)
+        phase.detail = f"{phase.detail}; snapshot {key} ({entry.format}, {size:.0f} MiB)".lstrip("; ")
+
+    def _tree(self) -> Path:
+        """The image's tree after the layers: in overlay mode a mount of every layer with a per-build upper
+        directory (image manifest, generalize, boot files), kept until the disk is exported."""
+        if self.state.snapshots == "overlay":
+            if not self._mounted():
+                top = self.work / "top"
+                overlay.mount(self._lowers(), top / "upper", top / "work", self.rootfs)
+        elif not self.rootfs.exists():
+            raise OperationError("no work tree after the layers")
+        return self.rootfs
 
     def image_manifest(self, phase: records.Phase) -> None:
         """``/etc/builder/image.json`` (version, git commit): its own tag after the layers, never snapshotted."""
         from builder.converge import MANIFEST_TAG
 
-        if not self.rootfs.exists():
-            raise OperationError("no work tree to write the image manifest into")
+        self._tree()
         self._converge([MANIFEST_TAG], Path(phase.log or self.log(phase.name)), phase)
 
     def _converge(self, tags: list[str], log: Path, phase: records.Phase) -> None:
@@ -321,8 +429,7 @@ class Pipeline:
 
         assert self.state.vars_file is not None
         result = converge(self.rootfs, self.state.vars_file, log=log, tags=tags, on_task=self.reporter.update)
-        if mounts_under(self.rootfs):
-            unmount_all(self.rootfs)
+        unmount_all(self.rootfs, keep_root=True)  # anything the converge left mounted in the tree (not the overlay)
         phase.detail = f"{result.tasks} task(s), {result.changed} changed"
 
     def _verify(self, select: str, phase: records.Phase) -> None:
@@ -376,9 +483,19 @@ class Pipeline:
                              self.options.disk_mib, step=self.reporter.update)
         self.state.disk = result.as_dict()
         self.record.artifacts["disk"] = str(result.vhd)
+        self._digests[str(result.vhd)] = _Digest(result.vhd)  # hashed while the boot test runs; never modified
         phase.detail = f"{result.vhd.name}, {result.virtual_size // (1024 * 1024)} MiB fixed VHD"
         if not self.options.keep_rootfs:
             remove(self.work)  # the tree is in the disk now; free the space before booting
+
+    def artifact_sha256(self, path: Path) -> str:
+        """SHA-256 of an artifact (computed in the background since the phase that wrote it, for the VHD)."""
+        digest = self._digests.get(str(path))
+        if digest is not None:
+            return digest.result()
+        from builder.hashing import sha256_file
+
+        return sha256_file(path)
 
     def boot_test(self, phase: records.Phase) -> None:
         from builder.local.boot import boot_test, require_boot
@@ -405,6 +522,32 @@ class Pipeline:
         self.state.published = publish(self)
         self.record.published = {k: v for k, v in self.state.published.items() if k != "detail"}
         phase.detail = self.state.published.get("detail", "")
+
+
+class _Digest(threading.Thread):
+    """SHA-256 of a file in a background thread (hashlib releases the GIL): the manifest needs the VHD's digest
+    and the boot test, which only reads the VHD, leaves a core free for it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True, name=f"sha256 {path.name}")
+        self.path = path
+        self.value = ""
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        from builder.hashing import sha256_file
+
+        try:
+            self.value = sha256_file(self.path)
+        except BaseException as exc:  # re-raised in the phase that needs the digest
+            self.error = exc
+
+    def result(self) -> str:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def _children(pid: int) -> list[int]:

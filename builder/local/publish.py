@@ -64,13 +64,12 @@ def publish_vhd(catalog: Catalog, image: str, version: str, vhd: Path, tags: dic
 def publish(pipeline: Pipeline) -> dict[str, Any]:
     """The build's ``publish`` phase: tags, publish, registry entry; returns what ``build.json`` records."""
     from builder.azure.tags import VERIFIED, provenance
-    from builder.local.manifest import sha256
 
     record, state, opts = pipeline.record, pipeline.state, pipeline.options
     assert record is not None and pipeline.gallery is not None
     sbom = Path(record.artifacts["sbom"])
     verified = opts.verify and bool(state.verify) and all(v.get("ok") for v in state.verify.values())
-    tags = provenance(state.variables.get("builder_git_commit"), record.id, sha256(sbom),
+    tags = provenance(state.variables.get("builder_git_commit"), record.id, pipeline.artifact_sha256(sbom),
                       VERIFIED if verified else "pending", f"local:{state.os}:{state.base_key}")
 
     def progress(event: Progress) -> None:

@@ -39,6 +39,7 @@ class BuildRecord:
     error_log: str | None = None
     published: dict[str, Any] = field(default_factory=dict)  # gallery version id, version, gallery, action
     options: dict[str, Any] = field(default_factory=dict)
+    snapshots: str = ""  # how layer trees were made: "overlay", or "copy: <why>" (the fallback)
 
     @property
     def duration(self) -> float:
@@ -94,7 +95,8 @@ def load(path: Path) -> BuildRecord:
     data.pop("duration", None)
     data["directory"] = Path(data["directory"])
     data["phases"] = [Phase(**p) for p in data.get("phases", [])]
-    return BuildRecord(**data)
+    known = set(BuildRecord.__dataclass_fields__)
+    return BuildRecord(**{k: v for k, v in data.items() if k in known})  # records of newer builders load too
 
 
 def history(state_dir: Path, image: str | None = None) -> list[BuildRecord]:

@@ -1,6 +1,6 @@
 """``builder build`` end to end: a full build of ndh100-train with the stand-in feed (converge, verify,
-generalize, disk, boot test), a top-layer rebuild from the layer cache, and the failure, interrupt and lock
-paths (cheap ones)."""
+generalize, disk, boot test), a top-layer rebuild from the layer cache (overlay diffs, and the whole-tree copy
+fallback forced), and the failure, interrupt and lock paths (cheap ones)."""
 
 from __future__ import annotations
 
@@ -48,8 +48,16 @@ def _gallery_versions(state: Path) -> list[str]:
 
 def _no_leftovers(cache: Path, record: dict) -> None:
     work = cache / "work" / record["id"]
-    assert mounts_under(cache / "work") == [] if (cache / "work").exists() else True
+    assert mounts_under(work) == []
     assert not work.exists(), f"work tree left behind: {work}"
+
+
+def _overlay_works(cache: Path) -> bool:
+    """Whether this machine mounts overlayfs in the cache (else builds fall back to whole-tree copies)."""
+    from builder.local.overlay import probe
+
+    (cache / "work").mkdir(parents=True, exist_ok=True)
+    return probe(cache / "work") is None
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +87,9 @@ def test_full_build_exports_a_booted_disk_sbom_and_manifest(full_build, builder_
     assert re.fullmatch(r"[0-9a-f]{64}", data["inputs_digest"])
     assert [layer["name"] for layer in data["layers"]] == ["base", "gpu", "fabric", "image"]
     assert not any(layer["cached"] for layer in data["layers"])
+    overlay = _overlay_works(builder_cache)
+    assert record["snapshots"] == "overlay" if overlay else record["snapshots"].startswith("copy: overlayfs cannot")
+    assert {layer["format"] for layer in data["layers"]} == {"overlay-diff" if overlay else "tree"}
     assert data["boot_test"]["ok"] is True
     assert data["artifacts"]["disk"]["bytes"] == vhd.stat().st_size
     from builder.catalog.loader import load_catalog
@@ -100,6 +111,9 @@ def test_full_build_exports_a_booted_disk_sbom_and_manifest(full_build, builder_
     assert json.loads(listed.stdout)[0]["published"]["id"] == record["published"]["id"]
     snapshots = run_cli("cache", "ls", "--json", "--cache-dir", str(builder_cache))
     keys = {e["key"] for e in json.loads(snapshots.stdout)}
+    listed = {e["key"]: e for e in json.loads(snapshots.stdout)}
+    if overlay:  # a diff names the snapshot below it
+        assert listed[data["layers"][3]["key"]]["parent"] == data["layers"][2]["key"]
     from builder.local.keys import per_build_layers
 
     baked = per_build_layers({})
@@ -142,16 +156,21 @@ def _forget_other_image_layers(cache: Path, record: dict) -> None:
     manifest = json.loads(Path(record["artifacts"]["manifest"]).read_text())
     [full_key] = [layer["key"] for layer in manifest["layers"] if layer["name"] == "image"]
     layer_cache = LayerCache(cache)
-    layer_cache.prune([e for e in layer_cache.entries() if e.meta.get("image") == IMAGE
+    layer_cache.prune([e for e in layer_cache.entries() if e.meta.get("image") == IMAGE and e.usable
                        and e.meta.get("layer") == "image" and e.key != full_key], partials=False)
+
+
+def _pin_changed(catalog: Path) -> Path:
+    path = catalog / "nvidia-base.yaml"
+    text, count = re.subn(r"^(\s+version: )4\.5\.2-4\.8\.0$", r"\g<1>4.5.2-4.9.0", path.read_text(), flags=re.M)
+    assert count == 1
+    path.write_text(text)
+    return catalog
 
 
 @pytest.mark.slow
 def test_top_layer_pin_change_rebuilds_only_the_image_layer(full_build, builder_cache, catalog_copy, tmp_path):
-    path = catalog_copy / "nvidia-base.yaml"
-    text, count = re.subn(r"^(\s+version: )4\.5\.2-4\.8\.0$", r"\g<1>4.5.2-4.9.0", path.read_text(), flags=re.M)
-    assert count == 1
-    path.write_text(text)
+    _pin_changed(catalog_copy)
     _forget_other_image_layers(builder_cache, full_build["record"])
     state = tmp_path / "state"
     started = time.monotonic()
@@ -171,7 +190,61 @@ def test_top_layer_pin_change_rebuilds_only_the_image_layer(full_build, builder_
     converge_full = sum(full_layers[f"layer:{n}"] for n in ("base", "gpu", "fabric", "image"))
     converge_rebuilt = sum(rebuilt_layers[f"layer:{n}"] for n in ("base", "gpu", "fabric", "image"))
     assert converge_rebuilt < converge_full, (converge_rebuilt, converge_full, seconds)
+    if record["snapshots"] == "overlay":  # the cached layers are lower layers of a mount: nothing is copied
+        assert sum(rebuilt_layers[f"layer:{n}"] for n in ("base", "gpu", "fabric")) < 3, rebuilt_layers
     _no_leftovers(builder_cache, record)
+
+
+@pytest.mark.slow
+def test_forced_copy_fallback_materializes_the_diffs_and_saves_a_whole_tree(full_build, builder_cache,
+                                                                             catalog_copy, tmp_path):
+    """``BUILDER_SNAPSHOTS=copy`` (what a machine without overlayfs does, with a notice): the cached layers
+    (diffs) are applied to a copy of the base, the changed top layer converges on that plain tree and is saved
+    as a whole tree, which an overlay build can use as a lower layer too."""
+    from builder.local.cache import LayerCache
+
+    _pin_changed(catalog_copy)
+    _forget_other_image_layers(builder_cache, full_build["record"])
+    state = tmp_path / "state"
+    proc = subprocess.run([*builder_executable(), "--catalog", str(catalog_copy), "build", IMAGE, "--feed",
+                           "stand-in", "--no-boot-test", "--no-publish"], capture_output=True, text=True, cwd=REPO,
+                          env=_env(builder_cache, state, BUILDER_SNAPSHOTS="copy"), timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "notice: layer snapshots are whole-tree copies (forced by --snapshots copy" in proc.stderr
+    [record] = _records(state)
+    assert record["status"] == "succeeded" and record["snapshots"].startswith("copy: forced")
+    statuses = {p["name"]: p for p in record["phases"]}
+    assert [statuses[f"layer:{n}"]["status"] for n in ("base", "gpu", "fabric", "image")] == ["cached"] * 3 + ["done"]
+    assert "(copied)" in statuses["layer:fabric"]["detail"] and "(tree," in statuses["layer:image"]["detail"]
+    manifest = json.loads(Path(record["artifacts"]["manifest"]).read_text())
+    [image] = [layer for layer in manifest["layers"] if layer["name"] == "image"]
+    entry = LayerCache(builder_cache).get(image["key"])
+    assert entry is not None and entry.format == "tree" and (entry.rootfs / "usr/bin").is_dir()
+    keys = [(layer["name"], layer["key"]) for layer in manifest["layers"]]
+    assert LayerCache(builder_cache).longest_prefix(keys) == 4
+    _no_leftovers(builder_cache, record)
+
+
+@pytest.mark.slow
+def test_a_failed_layer_unmounts_its_overlay_and_keeps_a_plain_copy_with_keep_rootfs(builder_cache, tmp_path):
+    """A converge that fails (here: ansible-playbook refuses an unknown strategy plugin, at once) while the layer's
+    overlay and the chroot mounts are up: the build fails naming the phase, nothing stays mounted, and
+    ``--keep-rootfs`` leaves what the overlay showed as a plain folder."""
+    state = tmp_path / "state"
+    proc = subprocess.run([*builder_executable(), "build", IMAGE, "--feed", "stand-in", "--no-cache", "--json",
+                           "--keep-rootfs", "--no-publish"], capture_output=True, text=True, cwd=REPO,
+                          env=_env(builder_cache, state, ANSIBLE_STRATEGY="builder-test-no-such-strategy"),
+                          timeout=600, check=False)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    record = json.loads(proc.stdout)
+    assert "phase 'layer:base' failed" in record["error"] and "Traceback" not in proc.stderr
+    work = builder_cache / "work" / record["id"]
+    try:
+        assert mounts_under(work) == []
+        assert (work / "rootfs/usr/bin").is_dir() and not (work / "rootfs/proc/self").exists()
+        assert sorted(p.name for p in work.iterdir()) == ["rootfs"]
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", str(work)], check=False)
 
 
 def test_second_build_of_the_same_image_is_refused(builder_cache, tmp_path):

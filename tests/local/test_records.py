@@ -107,3 +107,44 @@ def test_a_running_record_without_a_live_lock_shows_as_abandoned(tmp_path):
     with BuildLock(tmp_path, "img", live.id):
         assert [r.status for r in records.history(tmp_path)] == ["running"]
     assert [r.status for r in records.history(tmp_path)] == ["abandoned"]
+
+
+def test_layer_snapshots_fall_back_to_copies_with_a_notice(tmp_path, monkeypatch):
+    """``auto`` uses overlayfs where it mounts and says so in build.json; where it does not (some containers), or
+    where a path cannot go into overlay mount options, the build falls back to whole-tree copies with a notice;
+    ``--snapshots overlay`` fails instead, ``--snapshots copy`` forces the fallback (notice too)."""
+    from builder.catalog.loader import load_catalog
+    from builder.local import overlay
+    from builder.local.display import Reporter
+    from builder.local.pipeline import Pipeline
+    from tests.conftest import REPO
+
+    notices: list[str] = []
+
+    class Recording(Reporter):
+        def notice(self, text: str) -> None:
+            notices.append(text)
+
+    options = BuildOptions(image="ndh100-train", state_dir=tmp_path / "state", cache_dir=tmp_path / "cache",
+                           publish=False)
+    pipeline = Pipeline(load_catalog(REPO / "images"), options, Recording())
+    pipeline.record = records.new_build(options.state_dir, options.image)
+    pipeline.state.base_rootfs = tmp_path / "base"
+    monkeypatch.setattr(overlay, "probe", lambda scratch: None)
+    assert pipeline._choose_snapshots() == "overlay" and pipeline.record.snapshots == "overlay" and notices == []
+    monkeypatch.setattr(overlay, "probe", lambda scratch: "mount: permission denied")
+    assert pipeline._choose_snapshots() == "copy"
+    assert "overlayfs cannot be used here (mount: permission denied); layer snapshots fall back to whole-tree " \
+           "copies" in notices[-1]
+    assert records.load(pipeline.record.directory).snapshots == "copy: overlayfs cannot be used here (mount: " \
+                                                               "permission denied)"
+    options.snapshots = "overlay"
+    with pytest.raises(OperationError, match="overlayfs cannot be used here: mount: permission denied"):
+        pipeline._choose_snapshots()
+    options.snapshots = "copy"
+    monkeypatch.setattr(overlay, "probe", lambda scratch: pytest.fail("a forced copy does not probe"))
+    assert pipeline._choose_snapshots() == "copy" and "forced by --snapshots copy" in notices[-1]
+    options.snapshots = "auto"
+    monkeypatch.setattr(overlay, "probe", lambda scratch: None)
+    pipeline.state.base_rootfs = tmp_path / "base,with:commas"
+    assert pipeline._choose_snapshots() == "copy" and "must not contain" in notices[-1]
