@@ -1,14 +1,17 @@
 #!/usr/bin/python
 # Written for builder (ansible/): several small files in one module call.
-"""Write several small files (content, owner, group, mode) in one module call."""
+"""Write several small files (content, owner, group, mode) and symbolic links in one module call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: builder_files
-short_description: Write several small files in one module call
+short_description: Write several small files and links in one module call
 description:
   - Writes each file in O(files) atomically when its content differs, then sets its owner, group and mode.
+  - A file's content is O(files[].content), or the content of another file on the target (O(files[].source), e.g. a
+    freshly built binary); an entry with O(files[].link) is a symbolic link instead, replaced when it points
+    elsewhere or is a file (never a folder).
   - One module call instead of one C(ansible.builtin.copy) per file (each copy is a stat and a file call plus a
     temporary folder); re-runs of the image playbook are dominated by such calls.
   - The parent folder of each file must exist unless O(parents) is set. Supports check mode and diff mode.
@@ -20,7 +23,15 @@ options:
     required: true
     suboptions:
       path: {description: Absolute path of the file., type: path, required: true}
-      content: {description: The whole content of the file., type: str, required: true}
+      content: {description: The whole content of the file (exactly one of content/source/link)., type: str}
+      source:
+        description:
+          - Path of a file on the target whose content to write. In check mode a missing source (an earlier step
+            that would have made it did not run) counts as a change.
+        type: path
+      link:
+        description: Make O(files[].path) a symbolic link to this target (owner, group and mode do not apply).
+        type: str
       owner: {description: Owner name., type: str, default: root}
       group: {description: Group name., type: str, default: root}
       mode: {description: Octal mode as a string (e.g. C("0644")) ., type: str, default: "0644"}
@@ -38,11 +49,13 @@ EXAMPLES = r"""
     files:
       - {path: /etc/security/limits.d/90-builder.conf, content: "* soft nofile 1048576\n"}
       - {path: /usr/local/sbin/tool, content: "#!/bin/sh\n", mode: "0755"}
+      - {path: /usr/local/bin/exporter, link: /opt/exporter-1.0/exporter}
+      - {path: /usr/local/lib/plugin.so, source: /usr/local/src/plugin/plugin.so, mode: "0755"}
 """
 
 RETURN = r"""
 changed_paths:
-  description: The files whose content, owner, group or mode changed (or would change in check mode).
+  description: The files and links whose content, target, owner, group or mode changed (or would change in check mode).
   type: list
   elements: str
   returned: always
@@ -57,14 +70,23 @@ import tempfile  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 
-def _wanted(module: AnsibleModule, spec: dict) -> tuple[bytes, int, int, int]:
+def _wanted(module: AnsibleModule, spec: dict) -> tuple[bytes | None, int, int, int]:
+    """Content (None: a source that does not exist yet, in check mode), mode, uid and gid of one file."""
     try:
         mode = int(str(spec["mode"]), 8)
         uid = pwd.getpwnam(spec["owner"]).pw_uid
         gid = grp.getgrnam(spec["group"]).gr_gid
     except (KeyError, ValueError) as exc:
         module.fail_json(msg=f"{spec['path']}: bad owner, group or mode: {exc}")
-    return spec["content"].encode(), mode, uid, gid
+    if spec["source"] is None:
+        return spec["content"].encode(), mode, uid, gid
+    try:
+        with open(spec["source"], "rb") as handle:
+            return handle.read(), mode, uid, gid
+    except FileNotFoundError:
+        if module.check_mode:
+            return None, mode, uid, gid
+        module.fail_json(msg=f"{spec['path']}: the source {spec['source']} does not exist")
 
 
 def _parents(module: AnsibleModule, parent: str) -> bool:
@@ -78,11 +100,36 @@ def _parents(module: AnsibleModule, parent: str) -> bool:
     return True
 
 
+def _link(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
+    path, target = spec["path"], spec["link"]
+    _parents(module, os.path.dirname(path))
+    if os.path.islink(path) and os.readlink(path) == target:
+        return False
+    if os.path.isdir(path) and not os.path.islink(path):
+        module.fail_json(msg=f"{path}: exists and is a folder, not a link")
+    if module._diff:
+        before = os.readlink(path) if os.path.islink(path) else ("" if not os.path.lexists(path) else "(a file)")
+        diffs.append({"before_header": path, "after_header": path, "before": f"-> {before}\n" if before else "",
+                      "after": f"-> {target}\n"})
+    if module.check_mode:
+        return True
+    temp = os.path.join(os.path.dirname(path), f".builder-files-{os.getpid()}-{os.path.basename(path)}")
+    if os.path.lexists(temp):
+        os.unlink(temp)
+    os.symlink(target, temp)
+    os.replace(temp, path)
+    return True
+
+
 def _apply(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
     path = spec["path"]
+    if spec["link"] is not None:
+        return _link(module, spec, diffs)
     content, mode, uid, gid = _wanted(module, spec)
     parent = os.path.dirname(path)
     made = _parents(module, parent)
+    if content is None:  # check mode, the source is made by a step that did not run
+        return True
     try:
         current = os.lstat(path)
     except FileNotFoundError:
@@ -104,7 +151,8 @@ def _apply(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
         return False
     if module._diff and not same_content:
         diffs.append({"before_header": path, "after_header": path,
-                      "before": before.decode(errors="replace"), "after": spec["content"]})
+                      "before": before.decode(errors="replace") if spec["source"] is None else "",
+                      "after": spec["content"] if spec["source"] is None else f"(the content of {spec['source']})\n"})
     if module.check_mode:
         return True
     if not same_content:
@@ -128,12 +176,16 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={"files": {"type": "list", "elements": "dict", "required": True, "options": {
             "path": {"type": "path", "required": True},
-            "content": {"type": "str", "required": True},
+            "content": {"type": "str"},
+            "source": {"type": "path"},
+            "link": {"type": "str"},
             "owner": {"type": "str", "default": "root"},
             "group": {"type": "str", "default": "root"},
             "mode": {"type": "str", "default": "0644"},
             "force": {"type": "bool", "default": True},
-        }}, "parents": {"type": "bool", "default": False}},
+        }, "required_one_of": [["content", "source", "link"]],
+            "mutually_exclusive": [["content", "source", "link"]]},
+            "parents": {"type": "bool", "default": False}},
         supports_check_mode=True,
     )
     diffs: list[dict] = []
