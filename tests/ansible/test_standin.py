@@ -114,3 +114,22 @@ def test_digest_follows_the_catalog(ansible_catalog, catalog_copy):
 def test_rocm_repository_serves_every_ubuntu_suite(standin_feed):
     suites = {suite for repo, suite in repositories(standin_feed.root) if "repo.radeon.com" in str(repo)}
     assert {"jammy", "noble"} <= suites
+
+
+def test_stand_in_node_exporter_stays_up_and_serves_nothing(standin_feed, tmp_path):
+    """A service whose stand-in binary exits would restart-loop at boot: it idles until stopped instead."""
+    download = next(d for d in standin_feed.downloads.values() if d["component"] == "node_exporter")
+    with tarfile.open(download["url"].removeprefix("file://")) as archive:
+        archive.extractall(tmp_path, filter="data")
+    binary = next(tmp_path.glob("*/node_exporter"))
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True)
+    assert "stand-in" in version.stdout
+    proc = subprocess.Popen([str(binary), "--web.listen-address=:9100"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert out == "" and "serves nothing" in err
