@@ -1,7 +1,8 @@
 """Benchmark: converge the ndh100-train stack (debian12 variables, stand-in feed) into a fresh copy of the
 cached base root filesystem, then re-run it. Prints first/re-run seconds, changed counts and apt transactions.
 
-Run as root: .venv/bin/python bench/ansible_converge.py [IMAGE] [--json]
+Run as root: .venv/bin/python bench/ansible_converge.py [IMAGE] [--json] [--logs DIR]
+(--logs keeps the two converge logs, with ansible.posix.profile_tasks timings, as DIR/first.log and DIR/rerun.log)
 Targets (issue 3): first converge <= 180 s, re-run <= 25 % of the first, re-run changed=0.
 """
 
@@ -33,7 +34,10 @@ def apt_transactions(root: Path) -> int:
 
 
 def main() -> int:
-    image = next((a for a in sys.argv[1:] if not a.startswith("-")), "ndh100-train")
+    args = sys.argv[1:]
+    if "--logs" in args:
+        del args[args.index("--logs"):args.index("--logs") + 2]
+    image = next((a for a in args if not a.startswith("-")), "ndh100-train")
     cache = Path(os.environ.get("BUILDER_TEST_CACHE", "/var/tmp/builder-cache"))
     catalog = load_catalog(REPO / "images")
     feed = ensure_feed(catalog, cache)
@@ -56,6 +60,11 @@ def main() -> int:
             if attempt == "first":
                 first_apt = apt_transactions(root) - before
         rerun_apt = apt_transactions(root) - before - first_apt
+        if "--logs" in sys.argv:
+            keep = Path(sys.argv[sys.argv.index("--logs") + 1])
+            keep.mkdir(parents=True, exist_ok=True)
+            for attempt in ("first", "rerun"):
+                (keep / f"{attempt}.log").write_text((work / f"{attempt}.log").read_text())
         remove_tree(root)
     report = {"image": image, "os": "debian12", "feed": "stand-in", "copy_base_seconds": round(copy_seconds, 1),
               "first_seconds": runs[0]["seconds"], "rerun_seconds": runs[1]["seconds"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -96,6 +97,11 @@ def test_sku_tuning_writes_nccl_conf_at_first_boot(converged_rootfs, tmp_path):
         other = subprocess.run(["chroot", str(copy), "/usr/local/sbin/builder-sku-tuning", "Standard_F2s_v2"],
                                capture_output=True, text=True, check=True)
         assert "nothing to tune" in other.stdout
+        (copy / "etc/nccl.conf").unlink()
+        unit = subprocess.run(["chroot", str(copy), "/usr/local/sbin/builder-sku-tuning"], capture_output=True,
+                              text=True, check=False)  # as the unit runs it, on a machine that is not an Azure VM
+        assert unit.returncode == 0 and "not an Azure VM" in unit.stdout, unit.stdout + unit.stderr
+        assert not (copy / "etc/nccl.conf").exists()
     finally:
         remove_tree(copy)
 
@@ -135,6 +141,49 @@ def test_second_converge_changes_nothing(converged_rootfs, image):
     again = converge(root, vars_file, log=vars_file.parent / "converge-again.log", tags=TAGS)
     assert again.changed == 0, (vars_file.parent / "converge-again.log").read_text()[-3000:]
     assert again.ok > 20 and again.failed == 0
+
+
+def test_rerun_repairs_drift(converged_rootfs, tmp_path):
+    """A re-run skips what the state read at its start shows in place (holds, units, accounts, packages,
+    unpacked tarballs): what drifted is still found and repaired, and the run after that changes nothing."""
+    copy = tmp_path / "rootfs"
+    copy_tree(converged_rootfs("ndh100-train"), copy)
+    vars_file = converged_rootfs.vars_file("ndh100-train")
+    pin = rendered(converged_rootfs, "ndh100-train")["builder_packages"]["nvidia_driver"][-1]
+
+    def chroot(*command: str) -> None:
+        subprocess.run(["chroot", str(copy), *command], check=True, capture_output=True)
+
+    try:
+        chroot("apt-mark", "unhold", pin["name"], "linux-image-cloud-amd64")
+        chroot("systemctl", "disable", "node_exporter.service", "nvidia-persistenced.service")
+        chroot("userdel", "prometheus-exporter")
+        chroot("dpkg", "--remove", "environment-modules")
+        for path in ("usr/local/bin/node_exporter", "opt/hpcx", "etc/profile.d/cuda.sh"):
+            (copy / path).unlink()
+        (copy / "opt/nccl-tests/.builder-sha256").write_text("0" * 64 + "  tampered.tar.gz\n")
+        shutil.rmtree(copy / "opt/nccl-tests/build")
+        assert not enabled(copy, "node_exporter") and not enabled(copy, "nvidia-persistenced")
+
+        repaired = converge(copy, vars_file, log=tmp_path / "drift.log", tags=TAGS)
+        assert repaired.changed >= 8 and repaired.failed == 0
+        status = dpkg_status(copy)
+        assert f"{pin['name']}={pin['version']} hold ok installed" in status
+        assert any(line.startswith("linux-image-cloud-amd64=") and " hold " in line for line in status)
+        assert any(line.startswith("environment-modules=") and line.endswith(" ok installed") for line in status)
+        assert enabled(copy, "node_exporter") and enabled(copy, "nvidia-persistenced")
+        assert "prometheus-exporter:" in (copy / "etc/passwd").read_text()
+        assert os.readlink(copy / "usr/local/bin/node_exporter").endswith("/node_exporter")
+        assert (copy / "opt/hpcx").is_symlink() and (copy / "etc/profile.d/cuda.sh").is_file()
+        data = rendered(converged_rootfs, "ndh100-train")
+        assert (copy / "opt/nccl-tests/.builder-sha256").read_text().split()[0] == \
+            data["builder_downloads"]["nccl_tests"]["sha256"]
+        assert (copy / "opt/nccl-tests/build/all_reduce_perf").is_file()
+
+        again = converge(copy, vars_file, log=tmp_path / "again.log", tags=TAGS)
+        assert again.changed == 0, (tmp_path / "again.log").read_text()[-3000:]
+    finally:
+        remove_tree(copy)
 
 
 def test_check_mode_reports_no_changes_on_a_converged_tree(converged_rootfs):
