@@ -126,6 +126,15 @@ def test_amd_image(converged_rootfs):
                             check=True).stdout.strip()
     assert target == f"/opt/rocm-{version}"
     assert "repo.radeon.com" not in "".join(p.read_text() for p in (root / "etc/apt/preferences.d").glob("builder-*"))
+    openmpi = rendered(converged_rootfs, "ndmi300x-train")["builder_components"]["openmpi"]["version"]
+    configured = (root / f"usr/local/src/openmpi-{openmpi}/config.status").read_text()
+    assert f"--prefix=/opt/openmpi-{openmpi}" in configured and "--with-rocm=/opt/rocm" in configured
+    assert "--with-ucx=/opt/hpcx-v" in configured and "--with-cuda" not in configured
+    printed = subprocess.run(["chroot", str(root), f"/opt/openmpi-{openmpi}/bin/mpirun", "--version"],
+                             capture_output=True, text=True, check=True).stdout
+    assert f"(Open MPI) {openmpi}" in printed
+    module = (root / f"usr/share/modules/modulefiles/mpi/openmpi-{openmpi}").read_text()
+    assert f"prepend-path PATH /opt/openmpi-{openmpi}/bin" in module
 
 
 def test_cpu_image_has_no_vendor_feeds(converged_rootfs):

@@ -147,3 +147,27 @@ def test_rocm_checks_on_planted_files(run_static, scratch, shipped_catalog):
         bad = run_static(scratch, "ndmi300x-train", "rocm")
     assert good.ok and good.passed == 4
     assert failed(bad) == {"rocm.device_nodes"}
+
+
+def test_openmpi_check_on_planted_files(run_static, scratch, shipped_catalog):
+    """Open MPI as the mpi role installs it passes `hpc.openmpi`; an mpirun of another version fails it."""
+    from builder.verify.expectations import build_expectations
+
+    version = build_expectations(shipped_catalog, "ndmi300x-train")["components"]["openmpi"]["version"]
+    mpirun = "#!/bin/sh\necho 'mpirun (Open MPI) {0}'\n"
+    module = f"usr/share/modules/modulefiles/mpi/openmpi-{version}"
+
+    def openmpi_check(result):
+        return next(c for c in result.checks if c.name == "hpc.openmpi")
+
+    with contextlib.ExitStack() as stack:
+        binary = stack.enter_context(planted(scratch, f"opt/openmpi-{version}/bin/mpirun", mpirun.format(version)))
+        binary.chmod(0o755)
+        stack.enter_context(planted(scratch, module, "#%Module1.0\n"))
+        good = openmpi_check(run_static(scratch, "ndmi300x-train", "hpc"))
+        binary.write_text(mpirun.format("4.1.6"))
+        bad = openmpi_check(run_static(scratch, "ndmi300x-train", "hpc"))
+    missing = openmpi_check(run_static(scratch, "ndmi300x-train", "hpc"))
+    assert good.outcome == "passed", (good.expected, good.found)
+    assert bad.outcome == "failed" and "(Open MPI) 4.1.6" in bad.found
+    assert missing.outcome == "failed" and "not found" in missing.found and "module file missing" in missing.found

@@ -1,4 +1,4 @@
-"""Limits, sysctl, Azure agent RDMA, InfiniBand modules, HPC-X, Enroot and Pyxis configuration."""
+"""Limits, sysctl, Azure agent RDMA, InfiniBand modules, HPC-X, Open MPI, Enroot and Pyxis configuration."""
 
 from __future__ import annotations
 
@@ -72,6 +72,18 @@ def test_hpcx(expect, host, check):
     ok = any(f"v{version}" in path or f"-{version}" in path for path in resolved) and bool(modules)
     check.that(ok, f"HPC-X v{version} with hpcx-init.sh and modulefiles/hpcx under /opt",
                (resolved + modules) or "no HPC-X under /opt")
+
+
+def test_openmpi(expect, host, check):
+    need(expect, "openmpi")
+    version = expect["components"]["openmpi"]["version"]
+    prefix = f"/opt/openmpi-{version}"
+    printed = host.run(f"{prefix}/bin/mpirun --version 2>&1").stdout
+    module = f"/usr/share/modules/modulefiles/mpi/openmpi-{version}"
+    found = (printed.strip().splitlines() or [f"no {prefix}/bin/mpirun"])[0]
+    found += f"; module file {'present' if probe.exists(host, module) else 'missing'}"
+    check.that(f"(Open MPI) {version}" in printed and probe.exists(host, module),
+               f"mpirun (Open MPI) {version} in {prefix} and the module file {module}", found)
 
 
 def test_enroot_config(expect, host, check):
