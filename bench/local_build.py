@@ -7,7 +7,9 @@ baseline), the VHD's virtual and allocated size, and per-phase seconds. Run as r
     .venv/bin/python bench/local_build.py [--cache-dir DIR] [--keep] [--json OUT]
 
 The default cache is a new folder under /var/tmp (removed afterwards unless --keep), so "empty cache" means
-debootstrap, the stand-in feed and every layer are made from nothing.
+debootstrap, the stand-in feed and every layer are made from nothing. Layer snapshots are overlay diffs where
+overlayfs mounts (each result says which: ``snapshots``); ``BUILDER_SNAPSHOTS=copy`` in the environment
+measures the whole-tree copy fallback instead.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def build(catalog: Path, cache: Path, state: Path) -> dict:
         "peak_used_above_idle_mib": round(sampler.peak - sampler.baseline),
         "vhd_virtual_mib": (stat.st_size - 512) // (1024 * 1024),
         "vhd_allocated_mib": round(stat.st_blocks * 512 / (1024 * 1024)),
+        "snapshots": record.get("snapshots", ""),  # overlay, or copy: <why> (the whole-tree fallback)
         "phases": {p["name"]: {"status": p["status"], "s": round(p["seconds"], 1)} for p in record["phases"]},
     }
 
