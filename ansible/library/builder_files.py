@@ -1,17 +1,18 @@
 #!/usr/bin/python
 # Written for builder (ansible/): several small files in one module call.
-"""Write several small files (content, owner, group, mode) and symbolic links in one module call."""
+"""Write several small files (content, owner, group, mode) and symbolic links, or remove paths, in one module call."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: builder_files
-short_description: Write several small files and links in one module call
+short_description: Write several small files and links, or remove paths, in one module call
 description:
   - Writes each file in O(files) atomically when its content differs, then sets its owner, group and mode.
   - A file's content is O(files[].content), or the content of another file on the target (O(files[].source), e.g. a
     freshly built binary); an entry with O(files[].link) is a symbolic link instead, replaced when it points
-    elsewhere or is a file (never a folder).
+    elsewhere or is a file (never a folder); an entry with O(files[].absent) is removed (a folder with its contents,
+    a link itself, never what it points to).
   - One module call instead of one C(ansible.builtin.copy) per file (each copy is a stat and a file call plus a
     temporary folder); re-runs of the image playbook are dominated by such calls.
   - The parent folder of each file must exist unless O(parents) is set. Supports check mode and diff mode.
@@ -32,6 +33,9 @@ options:
       link:
         description: Make O(files[].path) a symbolic link to this target (owner, group and mode do not apply).
         type: str
+      absent:
+        description: Remove O(files[].path) (file, link or folder with its contents) when it exists.
+        type: bool
       owner: {description: Owner name., type: str, default: root}
       group: {description: Group name., type: str, default: root}
       mode: {description: Octal mode as a string (e.g. C("0644")) ., type: str, default: "0644"}
@@ -51,11 +55,12 @@ EXAMPLES = r"""
       - {path: /usr/local/sbin/tool, content: "#!/bin/sh\n", mode: "0755"}
       - {path: /usr/local/bin/exporter, link: /opt/exporter-1.0/exporter}
       - {path: /usr/local/lib/plugin.so, source: /usr/local/src/plugin/plugin.so, mode: "0755"}
+      - {path: /var/cache/builder, absent: true}
 """
 
 RETURN = r"""
 changed_paths:
-  description: The files and links whose content, target, owner, group or mode changed (or would change in check mode).
+  description: The paths written, changed or removed (or that would be, in check mode).
   type: list
   elements: str
   returned: always
@@ -64,6 +69,7 @@ changed_paths:
 import grp  # noqa: E402
 import os  # noqa: E402
 import pwd  # noqa: E402
+import shutil  # noqa: E402
 import stat  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -121,8 +127,29 @@ def _link(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
     return True
 
 
+def _remove(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
+    path = spec["path"]
+    if not os.path.lexists(path):
+        return False
+    folder = os.path.isdir(path) and not os.path.islink(path)
+    if module._diff:
+        diffs.append({"before_header": path, "after_header": path, "before": "(a folder)\n" if folder else
+                      "(present)\n", "after": "(absent)\n"})
+    if module.check_mode:
+        return True
+    if folder:
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+    return True
+
+
 def _apply(module: AnsibleModule, spec: dict, diffs: list[dict]) -> bool:
     path = spec["path"]
+    if spec["absent"]:
+        return _remove(module, spec, diffs)
+    if spec["absent"] is False and spec["content"] is None and spec["source"] is None and spec["link"] is None:
+        module.fail_json(msg=f"{path}: 'absent: false' needs content, source or link")
     if spec["link"] is not None:
         return _link(module, spec, diffs)
     content, mode, uid, gid = _wanted(module, spec)
@@ -179,12 +206,13 @@ def main() -> None:
             "content": {"type": "str"},
             "source": {"type": "path"},
             "link": {"type": "str"},
+            "absent": {"type": "bool"},
             "owner": {"type": "str", "default": "root"},
             "group": {"type": "str", "default": "root"},
             "mode": {"type": "str", "default": "0644"},
             "force": {"type": "bool", "default": True},
-        }, "required_one_of": [["content", "source", "link"]],
-            "mutually_exclusive": [["content", "source", "link"]]},
+        }, "required_one_of": [["content", "source", "link", "absent"]],
+            "mutually_exclusive": [["content", "source", "link", "absent"]]},
             "parents": {"type": "bool", "default": False}},
         supports_check_mode=True,
     )

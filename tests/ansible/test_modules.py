@@ -48,6 +48,29 @@ def test_builder_files_links_replace_only_when_they_point_elsewhere(tmp_path):
     assert failed.get("failed") and "folder" in failed["msg"]
 
 
+def test_builder_files_removes_files_links_and_folders(tmp_path):
+    folder = tmp_path / "cache/builder"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "deep/file").write_text("x")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "file").write_text("still here")
+    link = tmp_path / "link-to-kept"
+    link.symlink_to(kept)
+    plain = tmp_path / "history"
+    plain.write_text("ls\n")
+    specs = [{"path": str(p), "absent": True} for p in (folder, link, plain, tmp_path / "never-there")]
+    checked = run_module("builder_files", tmp_path, check=True, files=specs)
+    assert checked["changed"] and sorted(checked["changed_paths"]) == sorted(map(str, (folder, link, plain)))
+    assert folder.exists() and link.is_symlink() and plain.exists()  # check mode removes nothing
+    removed = run_module("builder_files", tmp_path, files=specs)
+    assert removed["changed"] and not any(os.path.lexists(p) for p in (folder, link, plain))
+    assert (kept / "file").read_text() == "still here"  # a link is removed, never what it points to
+    assert not run_module("builder_files", tmp_path, files=specs)["changed"]
+    bad = run_module("builder_files", tmp_path, files=[{"path": str(plain), "absent": False}])
+    assert bad.get("failed") and "absent: false" in bad["msg"]
+
+
 def test_builder_files_copies_a_source_on_the_target(tmp_path):
     source = tmp_path / "build/plugin.so"
     source.parent.mkdir()
