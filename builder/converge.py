@@ -37,8 +37,11 @@ class ConvergeResult:
     log: Path | None = None
 
 
-def _feed_paths(vars_file: Path) -> list[Path]:
-    """Local folders a ``file://`` feed serves from (bind-mounted into the root at the same path)."""
+def _feed_paths(vars_file: Path, sources: dict[Path, Path] | None = None) -> list[tuple[Path, Path]]:
+    """Local folders a ``file://`` feed serves from, as (path in the root, host folder bind-mounted there).
+
+    The host folder is the same path unless ``sources`` maps the path (or a folder above it) elsewhere.
+    """
     try:
         data = yaml.safe_load(vars_file.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -49,11 +52,19 @@ def _feed_paths(vars_file: Path) -> list[Path]:
     urls = [base, *(d.get("url", "") for d in (data.get("builder_downloads") or {}).values())]
     paths = {Path(urlsplit(u).path).parent if u != base else Path(urlsplit(u).path)
              for u in urls if u.startswith("file://")}
-    return sorted(p for p in paths if p.is_dir())
+    pairs = [(path, _host_folder(path, sources or {})) for path in sorted(paths)]
+    return [(path, host) for path, host in pairs if host.is_dir()]
 
 
-def _bind(root: Path, source: Path) -> Path:
-    point = root / str(source).lstrip("/")
+def _host_folder(path: Path, sources: dict[Path, Path]) -> Path:
+    for inside, host in sources.items():
+        if path == inside or inside in path.parents:
+            return host / path.relative_to(inside)
+    return path
+
+
+def _bind(root: Path, inside: Path, source: Path) -> Path:
+    point = root / str(inside).lstrip("/")
     point.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "--bind", "-o", "ro", str(source), str(point)], check=True, capture_output=True)
     subprocess.run(["mount", "-o", "remount,bind,ro", str(point)], check=False, capture_output=True)
@@ -117,15 +128,19 @@ def _tail(lines: list[str], count: int = 3) -> str:
 
 def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None = None,
              on_task: Callable[[str], None] | None = None, check_mode: bool = False,
-             extra_vars: dict | None = None) -> ConvergeResult:
-    """Run the playbook against ``rootfs``; raise OperationError naming the failed task."""
+             extra_vars: dict | None = None, feed_sources: dict[Path, Path] | None = None) -> ConvergeResult:
+    """Run the playbook against ``rootfs``; raise OperationError naming the failed task.
+
+    ``file://`` feeds are bind-mounted read-only into the root at their path; ``feed_sources`` maps such a path
+    (as the variables name it) to the host folder to mount there instead.
+    """
     rootfs = rootfs.resolve()
     if not (rootfs / "usr/bin").is_dir():
         raise InputError("not a root filesystem (no usr/bin)", file=rootfs)
     unknown = [t for t in tags or [] if t not in TAGS]
     if unknown:
         raise InputError(f"unknown tag(s) {', '.join(unknown)} (known: {', '.join(TAGS)})", field="tags")
-    feeds = _feed_paths(vars_file)
+    feeds = _feed_paths(vars_file, feed_sources)
     log.parent.mkdir(parents=True, exist_ok=True)
     inventory = log.with_suffix(".inventory.ini")
     inventory.write_text(f"rootfs ansible_host={rootfs} ansible_connection=community.general.chroot "
@@ -145,7 +160,7 @@ def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None
     error: _ErrorBlock | None = None
     recent: list[str] = []
     with chroot_mounts(rootfs), open(log, "w", encoding="utf-8") as out:
-        points = [_bind(rootfs, path) for path in feeds]
+        points = [_bind(rootfs, inside, host) for inside, host in feeds]
         try:
             proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                     cwd=ANSIBLE_DIR)

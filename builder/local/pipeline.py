@@ -70,6 +70,7 @@ class State:
     base_source: str = ""
     variables: dict[str, Any] = field(default_factory=dict)
     vars_file: Path | None = None
+    feed_sources: dict[Path, Path] = field(default_factory=dict)  # feed path in the tree -> host folder
     layers: list[dict[str, Any]] = field(default_factory=list)
     snapshots: str = ""  # overlay or copy, as chosen for this build
     reuse: int = 0  # leading layers restored from the cache
@@ -288,7 +289,8 @@ class Pipeline:
             from builder.local.feed import stable_standin
 
             self.reporter.update("stand-in feed (built on the first use of these pins)")
-            feed = stable_standin(self.catalog, self.options.image, self.options.cache_dir)
+            feed, self.state.feed_sources = stable_standin(self.catalog, self.options.image,
+                                                           self.options.cache_dir)
         out = self.build_dir / "render"
         written = write_render(self.catalog, self.options.image, "local", out, feed,
                                os_override=self.state.os, image_version=self.version,
@@ -428,7 +430,8 @@ class Pipeline:
         from builder.converge import converge
 
         assert self.state.vars_file is not None
-        result = converge(self.rootfs, self.state.vars_file, log=log, tags=tags, on_task=self.reporter.update)
+        result = converge(self.rootfs, self.state.vars_file, log=log, tags=tags, on_task=self.reporter.update,
+                          feed_sources=self.state.feed_sources)
         unmount_all(self.rootfs, keep_root=True)  # anything the converge left mounted in the tree (not the overlay)
         phase.detail = f"{result.tasks} task(s), {result.changed} changed"
 
