@@ -81,7 +81,7 @@ def test_repositories_verify_with_the_feed_key_only(standin_feed, tmp_path):
     repos = repositories(standin_feed.root)
     assert len(repos) >= 4
     keyring = tmp_path / "keyring.gpg"
-    subprocess.run(["gpg", "--batch", "--no-default-keyring", "--keyring", str(keyring), "--import",
+    subprocess.run(["gpg", "--batch", "--no-autostart", "--no-default-keyring", "--keyring", str(keyring), "--import",
                     str(standin_feed.keyring)], check=True, capture_output=True, env={"GNUPGHOME": str(tmp_path)})
     for repo, suite in repos:
         release = repo / "InRelease" if suite == "/" else repo / "dists" / suite / "InRelease"
