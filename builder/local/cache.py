@@ -52,10 +52,6 @@ class Entry:
         return self.path / ("diff" if self.format == DIFF else "rootfs")
 
     @property
-    def rootfs(self) -> Path:
-        return self.path / "rootfs"
-
-    @property
     def usable(self) -> bool:
         return self.format in FORMATS and self.data.is_dir()
 
@@ -151,16 +147,6 @@ class LayerCache:
             entry.meta["last_used"] = now
             with contextlib.suppress(OSError):
                 self._write_meta(entry.path, entry.meta)
-
-    def restore(self, key: str, dest: Path) -> None:
-        """Copy the whole tree snapshot ``key`` to ``dest`` (diffs need their chain: :meth:`materialize`)."""
-        entry = self.get(key)
-        if entry is None or entry.format != TREE:
-            raise KeyError(key)
-        if dest.exists():
-            remove_tree(dest)
-        copy_tree(entry.rootfs, dest)
-        self.touch([entry])
 
     # -- saving ----------------------------------------------------------------------------------------
     def _partial(self, key: str) -> Path:

@@ -44,7 +44,7 @@ def _chain(tmp_path: Path) -> tuple[LayerCache, Path, list[tuple[str, str]]]:
     return cache, base, [("layer1", "k1"), ("layer2", "k2"), ("layer3", "k3"), ("layer4", "k4")]
 
 
-def test_save_restore_and_longest_prefix(tmp_path):
+def test_save_materialize_and_longest_prefix(tmp_path):
     cache = LayerCache(tmp_path / "cache")
     keys = [("base", "k1"), ("gpu", "k2"), ("fabric", "k3"), ("image", "k4")]
     assert cache.longest_prefix(keys) == 0
@@ -53,7 +53,7 @@ def test_save_restore_and_longest_prefix(tmp_path):
     cache.save("k4", _tree(tmp_path / "t4", "image"), {"image": "img", "layer": "image"})
     assert cache.longest_prefix(keys) == 2  # k3 missing: k4 is not reachable
     dest = tmp_path / "work" / "rootfs"
-    cache.restore("k2", dest)
+    cache.materialize(cache.chain(keys), tmp_path / "no-base", dest)  # a whole-tree snapshot needs no base
     assert (dest / "etc/layer").read_text() == "gpu"
     assert os.readlink(dest / "link") == "etc/layer"
     entry = cache.get("k2")
