@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -107,8 +108,6 @@ def _opaque(path: str) -> bool:
 
 
 def _remove(path: str) -> None:
-    import shutil
-
     st = os.lstat(path)
     if stat.S_ISDIR(st.st_mode):
         shutil.rmtree(path)
@@ -174,8 +173,6 @@ def apply_diff(diff: Path, dest: Path) -> None:
                 os.link(links[key], dst)
                 continue
             if stat.S_ISREG(st.st_mode):
-                import shutil
-
                 shutil.copyfile(src, dst, follow_symlinks=False)
             elif stat.S_ISLNK(st.st_mode):
                 os.symlink(os.readlink(src), dst)
