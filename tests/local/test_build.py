@@ -219,7 +219,7 @@ def test_forced_copy_fallback_materializes_the_diffs_and_saves_a_whole_tree(full
     manifest = json.loads(Path(record["artifacts"]["manifest"]).read_text())
     [image] = [layer for layer in manifest["layers"] if layer["name"] == "image"]
     entry = LayerCache(builder_cache).get(image["key"])
-    assert entry is not None and entry.format == "tree" and (entry.rootfs / "usr/bin").is_dir()
+    assert entry is not None and entry.format == "tree" and (entry.data / "usr/bin").is_dir()
     keys = [(layer["name"], layer["key"]) for layer in manifest["layers"]]
     assert LayerCache(builder_cache).longest_prefix(keys) == 4
     _no_leftovers(builder_cache, record)
