@@ -15,8 +15,7 @@ from pathlib import Path
 import click
 
 from builder.errors import EXIT_INPUT, EXIT_INTERRUPTED, BuilderError
-
-DEFAULT_CATALOG = Path("images")
+from builder.paths import DEFAULT_CATALOG, DEFAULT_STATE, IMAGES_DIR
 
 
 class Context:
@@ -33,7 +32,7 @@ class Context:
             return self.catalog_dir
         if DEFAULT_CATALOG.is_dir():
             return DEFAULT_CATALOG
-        return Path(__file__).resolve().parent.parent / "images"
+        return IMAGES_DIR
 
     @property
     def catalog(self):
@@ -50,7 +49,7 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), default=None,
               envvar="BUILDER_CATALOG", help="Catalog folder with *.yaml images and skus.yaml [default: images/].")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".builder"), envvar="BUILDER_STATE",
+@click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE, envvar="BUILDER_STATE",
               show_default=True, help="Where builds, caches and logs are kept.")
 @click.version_option(package_name="builder")
 @click.pass_context

@@ -15,13 +15,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from builder.errors import InputError, OperationError
-from builder.layers import FINAL_ROLES, LAYERS
+from builder.paths import ANSIBLE_CONFIG, ANSIBLE_DIR, PLAYBOOK
 from builder.rootfs import chroot_mounts
+from builder.stack.layers import TAGS
 
-ANSIBLE_DIR = Path(__file__).resolve().parent.parent / "ansible"
-PLAYBOOK = ANSIBLE_DIR / "image.yml"
-MANIFEST_TAG = "manifest"  # image_manifest: per-build values, after the layers, never snapshotted
-TAGS = (*(layer.name for layer in LAYERS), MANIFEST_TAG, *FINAL_ROLES)
 _TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*+$")
 _RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 _FATAL = re.compile(r"^(?:fatal|failed): \[[^\]]+\](?::| \(item=.*?\)) ?(?:FAILED! |UNREACHABLE! )?=> (?P<body>.*)$")
@@ -153,7 +150,7 @@ def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None
         command += ["--tags", ",".join(tags)]
     if check_mode:
         command += ["--check"]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_DIR / ANSIBLE_CONFIG.name), "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"}
     result = ConvergeResult(log=log)
     current, failed_task, reason = "", None, ""

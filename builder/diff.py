@@ -17,9 +17,8 @@ from typing import Any
 
 from builder.errors import InputError
 from builder.hashing import sha256_file as digest
+from builder.stack import tags as T
 
-COMPONENT_TAG = "component."  # = builder.azure.tags.COMPONENT_PREFIX (kept import-free for a fast CLI)
-SBOM_TAG = "builder.sbom_sha256"
 PREVIOUS = "previous"
 
 
@@ -127,8 +126,8 @@ def local_facts(state_dir: Path, image: str, version: str) -> VersionFacts | Non
 
 def tag_facts(version: str, tags: dict[str, str], sbom_places: Iterable[Path], origin: str) -> VersionFacts:
     """Facts from a gallery version's tags; the SBOM is looked up by the digest its tag records."""
-    components = {k[len(COMPONENT_TAG):]: v for k, v in tags.items() if k.startswith(COMPONENT_TAG)}
-    facts = VersionFacts(version, origin, components, sbom_digest=tags.get(SBOM_TAG))
+    components = T.components_from_tags(tags)
+    facts = VersionFacts(version, origin, components, sbom_digest=tags.get(T.SBOM))
     if facts.sbom_digest:
         found = find_sbom(facts.sbom_digest, sbom_places)
         if found:

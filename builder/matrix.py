@@ -7,10 +7,7 @@ from pathlib import Path, PurePosixPath
 
 from builder.catalog.loader import Catalog
 from builder.errors import InputError
-
-# Changes here affect every image.
-SHARED_INPUTS = ("ansible/", "images/packer/", "builder/data/", "builder/packages.py", "builder/layers.py",
-                 "builder/verify/")
+from builder.paths import SHARED_INPUTS
 
 
 def changed_files(ref: str, cwd: Path | None = None) -> list[str]:

@@ -21,9 +21,11 @@ from typing import Any
 
 from builder.catalog.loader import Catalog
 from builder.catalog.schema import Image
-from builder.packages import packages_for
+from builder.stack import resolve
+from builder.stack.feeds import check_feed
+from builder.stack.tags import BASE_VERSION as BASE_VERSION_TAG
+from builder.versioning import numeric_key
 
-BASE_VERSION_TAG = "builder.base_version"
 ARCH = "amd64"
 INDEX_NAMES = ("Packages.xz", "Packages.gz", "Packages")
 
@@ -65,11 +67,6 @@ class Report:
 
 
 # ---------------------------------------------------------------- versions
-
-
-def numeric_key(version: str) -> tuple:
-    """Marketplace and gallery versions: dotted numbers (``22.04.2025112001``)."""
-    return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
 
 
 def deb_newer(candidate: str, pinned: str) -> bool:
@@ -116,7 +113,7 @@ def fetch_index(url: str, timeout: float = 60) -> dict[str, list[str]]:
 
 
 def index_urls(feed: dict[str, Any]) -> list[str]:
-    """Where a rendered apt feed (``builder.render`` ``builder_feeds`` entry) keeps its Packages indexes."""
+    """Where an apt feed (a ``Stack.feeds`` entry) keeps its Packages indexes."""
     if feed.get("suite", "/") == "/":
         return [feed["url"]]
     base = feed["url"].rstrip("/")
@@ -127,12 +124,17 @@ def check_components(catalog: Catalog, image: Image, feed: str, report: Report,
                      fetch: Callable[[str], dict[str, list[str]]] = fetch_index,
                      cache: dict[str, Any] | None = None) -> None:
     """Findings for pinned packages that have a newer release of the same line in their feed."""
-    from builder.render import ansible_vars
-
     cache = {} if cache is None else cache
-    feeds = ansible_vars(catalog, image.name, feed=feed, commit="-")["builder_feeds"]
+    stack = resolve(catalog, image.name)
+    check_feed(feed)
+    if feed == "stand-in":
+        from builder.paths import DEFAULT_CACHE
+        from builder.standin import ensure_feed
+
+        feed = ensure_feed(catalog, DEFAULT_CACHE).url
+    feeds = stack.feeds(feed)
     failed: set[str] = set()
-    for component, packages in packages_for(image.components.model_dump(mode="json", exclude_none=True)).items():
+    for component, packages in stack.packages.items():
         for package in packages:
             spec = feeds.get(package.feed)
             if spec is None or spec.get("kind") != "apt":

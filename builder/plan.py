@@ -4,59 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from builder.catalog.bases import base_chain, describe_base
 from builder.catalog.loader import Catalog
 from builder.catalog.schema import Image
-from builder.layers import FINAL_ROLES, LAYERS
-from builder.packages import packages_for
 from builder.packer.chain import PublishedLookup, chain_status
+from builder.stack import from_image
+from builder.stack.layers import FINAL_ROLES, LAYERS
 
 LOCAL_SUITES = {"ubuntu2204": "jammy", "ubuntu2404": "noble", "debian12": "bookworm"}
-
-
-def component_versions(image: Image) -> dict[str, str]:
-    """Flat ``component -> version`` of the pinned stack."""
-    comps = image.components.model_dump(exclude_none=True)
-    return {name: str(spec["version"]) for name, spec in comps.items()}
-
-
-def base_chain(catalog: Catalog, image: Image) -> list[str]:
-    """This image, then each catalog image it is layered on (``base.image``)."""
-    chain = [image.name]
-    current = image
-    while current.base.image and current.base.image not in chain:
-        chain.append(current.base.image)
-        parent = catalog.images.get(current.base.image)
-        if parent is None or parent.model is None:
-            break
-        current = parent.model
-    return chain
-
-
-def describe_base(image: Image) -> str:
-    base = image.base
-    if base.marketplace:
-        m = base.marketplace
-        plan = f" (plan {m.plan.publisher}/{m.plan.product}/{m.plan.name})" if m.plan else ""
-        return f"marketplace {m.publisher}:{m.offer}:{m.sku}:{m.version}{plan}"
-    if base.gallery_image_id:
-        return f"gallery {base.gallery_image_id}"
-    return f"catalog image {base.image} (its latest gallery version)"
 
 
 def make_plan(catalog: Catalog, image: Image, target: str, next_version: str,
               published: PublishedLookup | None = None) -> dict[str, Any]:
     """``published``: latest gallery version + digest tag per image (None: no gallery, rebuild status unknown)."""
-    comps = image.components.model_dump(exclude_none=True)
-    packages = packages_for(comps)
+    stack = from_image(image)
     layers = []
     for layer in LAYERS:
-        present = {name: str(comps[name]["version"]) for name in layer.components if name in comps}
+        present = {name: c for name, c in stack.components.items() if c.layer == layer.name}
         layers.append({
             "name": layer.name,
             "description": layer.description,
             "roles": list(layer.roles),
-            "components": present,
-            "packages": [p.as_dict() for name in present for p in packages.get(name, [])],
+            "components": {name: c.version for name, c in present.items()},
+            "packages": [p.as_dict() for c in present.values() for p in c.packages],
         })
     g = image.gallery
     plan: dict[str, Any] = {
@@ -69,7 +39,7 @@ def make_plan(catalog: Catalog, image: Image, target: str, next_version: str,
         "base_chain": base_chain(catalog, image),
         "layers": layers,
         "final_roles": list(FINAL_ROLES),
-        "components": component_versions(image),
+        "components": stack.versions,
         "target_skus": list(image.target_skus),
         "tests": {"suites": list(image.tests.suites), "extra_checks": list(image.tests.extra_checks)},
         "destination": {

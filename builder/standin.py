@@ -1,7 +1,7 @@
 """The local stand-in package feed: real ``.deb`` packages and tarballs for every version the catalog pins.
 
-Built from ``tests/standin/manifest.yaml`` (files per package) and the catalog (names, versions, feeds via
-``builder.packages`` and ``builder.render``), laid out like a mirror (``<root>/<host>/<path>``), indexed
+Built from ``builder/data/standin-manifest.yaml`` (files per package) and each image's ``Stack`` (package
+names, versions, feeds), laid out like a mirror (``<root>/<host>/<path>``), indexed
 with ``apt-ftparchive`` and signed with a generated test key. Cached under ``<cache>/standin/<digest>``
 where the digest covers the manifest, this module and the catalog's pins. It proves the roles' wiring
 (repositories, keys, pins, holds, files, services), not vendor binaries.
@@ -28,15 +28,17 @@ from urllib.parse import urlsplit
 import yaml
 
 from builder.errors import InputError, OperationError
-from builder.packages import Package, packages_for
+from builder.paths import STANDIN_MANIFEST
+from builder.stack import resolve
+from builder.stack.feeds import OSES
+from builder.stack.packages import Package
 
 if TYPE_CHECKING:
     from builder.catalog.loader import Catalog
 
-MANIFEST = Path(__file__).resolve().parent.parent / "tests" / "standin" / "manifest.yaml"
+MANIFEST = STANDIN_MANIFEST
 BASE_URL = "file:///standin-root"  # placeholder replaced by the feed's real root
 KEY_NAME = "builder stand-in feed (test key) <standin@builder.invalid>"
-OSES = ("debian12", "ubuntu2204", "ubuntu2404")
 
 
 @dataclass(frozen=True)
@@ -89,24 +91,22 @@ def _files(spec: dict[str, Any], values: dict[str, str]) -> Iterator[tuple[str, 
 
 def catalog_pins(catalog: Catalog) -> tuple[dict[tuple[str, str], Package], list[tuple[str, dict, str]], list]:
     """Every pinned package, every download, and per (os, image) the feeds the render would use."""
-    from builder.render import _feeds
-
     packages: dict[tuple[str, str], Package] = {}
     downloads: dict[str, tuple[str, dict, str]] = {}
     repos: list[tuple[dict[str, Any], dict[str, list[Package]]]] = []
     for image in sorted(catalog.buildable(), key=lambda i: i.name):
         if image.model is None:
             continue
-        comps = image.model.components.model_dump(mode="json", exclude_none=True)
-        pins = packages_for(comps)
+        stack = resolve(catalog, image.name)
+        pins = stack.packages
         for group in pins.values():
             for pkg in group:
                 packages[(pkg.name, pkg.version)] = pkg
-        for name, spec in comps.items():
-            if spec.get("download"):
-                downloads[spec["download"]["url"]] = (name, spec, spec["download"]["url"])
+        for name, component in stack.components.items():
+            if component.download:
+                downloads[component.download["url"]] = (name, component.spec, component.download["url"])
         for os_name in OSES:
-            repos.append((_feeds(comps, pins, os_name, BASE_URL), pins))
+            repos.append((stack.feeds(BASE_URL, os_name), pins))
     return packages, sorted(downloads.values(), key=lambda d: d[2]), repos
 
 

@@ -30,3 +30,8 @@ def require_valid(version: str) -> str:
 
 def sort_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
+
+
+def numeric_key(version: str) -> tuple:
+    """Marketplace and gallery versions: dotted numbers (``22.04.2025112001``); a non-number part sorts first."""
+    return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))

@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from builder.azure import tags as T
 from builder.azure.clients import compute_client
 from builder.azure.errors import arm_errors
 from builder.azure.gallery import Destination
@@ -14,6 +13,7 @@ from builder.azure.progress import Progress, ProgressCallback, ignore
 from builder.azure.settings import Settings
 from builder.catalog.loader import Catalog
 from builder.errors import InputError, OperationError
+from builder.stack import tags as T
 from builder.versioning import require_valid, sort_key
 
 BUSY = ("Creating", "Updating", "Deleting", "Migrating")

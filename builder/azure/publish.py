@@ -19,12 +19,13 @@ from builder.azure.gallery import Destination, ensure_definition
 from builder.azure.progress import Progress, ProgressCallback, ignore
 from builder.azure.settings import Settings
 from builder.azure.source import Source
-from builder.azure.tags import VERIFICATION, version_tags
 from builder.catalog.loader import Catalog
 from builder.catalog.reference_data import normalise_region, regions
 from builder.catalog.rules import check_image
 from builder.catalog.schema import Image
 from builder.errors import InputError, OperationError
+from builder.stack import from_image
+from builder.stack.tags import VERIFICATION
 from builder.versioning import next_version, require_valid
 
 BUSY = ("Creating", "Updating", "Migrating")
@@ -229,7 +230,7 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
                          "--storage-account-id", field="--vhd-uri")
     pub = Publisher(catalog, image_name, settings, progress)
     wanted_regions = target_regions(pub.image, regions_override)
-    all_tags = version_tags(pub.image, tags or {})
+    all_tags = from_image(pub.image).version_tags(tags or {})
     body = version_body(pub.image, pub.dest, source, all_tags, wanted_regions)
     definition = ensure_definition(pub.compute, pub.resources, pub.entry, pub.image, pub.dest, pub.say)
 

@@ -10,8 +10,8 @@ import click
 
 from builder.cli import Context, pass_ctx
 from builder.errors import InputError
+from builder.paths import DEFAULT_CACHE
 
-DEFAULT_CACHE = Path("/var/tmp/builder-cache")
 AZURE_SETTINGS = ("AZURE_SUBSCRIPTION_ID", "ARM_SUBSCRIPTION_ID")
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of tables.")

@@ -183,8 +183,8 @@ def yank(ctx: Context, image: str, version: str, reason: str, subscription, as_j
 def versions(ctx: Context, image: str, show_tags: bool, subscription, as_json: bool) -> None:
     """List the gallery versions of IMAGE: state, regions, latest, end of life, tags."""
     from builder.azure import Lifecycle
-    from builder.azure import tags as T
     from builder.output import console, emit_json, table
+    from builder.stack import tags as T
 
     with _gallery(ctx, subscription, as_json) as settings:
         infos = Lifecycle(ctx.catalog, image, settings).versions()

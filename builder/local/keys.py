@@ -1,9 +1,9 @@
 """Layer cache keys: a digest of everything that affects each layer's root filesystem.
 
-A layer's key chains its parent's key with: its roles' files (the roles ``ansible/image.yml`` tags with the
-layer's name), the playbook and the shared Ansible files (helper roles such as ``package_feed``, config), the
-rendered variables that are not per-component (OS, SKU facts, feed kind ...), and the pins, packages,
-downloads and feeds of its own components. Per-build values (image version, git commit) are left out unless
+A layer's key chains its parent's key with: its roles' files (``builder.stack.layers``; a test checks the
+playbook's tags against it), the playbook and the shared Ansible files (helper roles such as ``package_feed``,
+config), the rendered variables that are not per-component (OS, SKU facts, feed kind ...), and the pins,
+packages, downloads and feeds of its own components. Per-build values (image version, git commit) are left out unless
 the layer's roles use them (then that layer is rebuilt every time, rightly: it bakes them in). The role that
 bakes them (``image_manifest``) has its own playbook tag, run after the layers and never snapshotted, so every
 layer is reusable. Changing only a top-layer pin (e.g. dcgm-exporter) keeps every lower layer's key.
@@ -16,34 +16,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from builder.layers import FINAL_ROLES, LAYERS, Layer
+from builder.paths import ANSIBLE_DIR
+from builder.stack.layers import FINAL_ROLES, LAYERS, MANIFEST_ROLE, Layer
 
 KEY_LAYOUT_VERSION = "3"  # bump when the way snapshots are made changes (2: stable stand-in feed path; 3: overlay
 # diffs, so snapshots of an older builder never share a key with these)
-PER_BUILD = ("builder_image_version", "builder_git_commit")
+PER_BUILD = ("builder_image_version", "builder_git_commit", "builder_image_manifest")
 PER_COMPONENT = ("builder_components", "builder_packages", "builder_downloads", "builder_feeds")
-ANSIBLE_DIR = Path(__file__).resolve().parent.parent.parent / "ansible"
 
 
 def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def roles_by_tag(ansible_dir: Path) -> dict[str, list[str]]:
-    """``tag -> [role]`` from the playbook's role entries (``ansible/image.yml``)."""
-    import yaml
-
-    playbook = ansible_dir / "image.yml"
-    if not playbook.exists():
-        return {}
-    found: dict[str, list[str]] = {}
-    for play in yaml.safe_load(playbook.read_text()) or []:
-        for entry in (play or {}).get("roles", []) if isinstance(play, dict) else []:
-            name = entry if isinstance(entry, str) else entry.get("role") or entry.get("name")
-            tags = [] if isinstance(entry, str) else entry.get("tags", [])
-            for tag in [tags] if isinstance(tags, str) else tags:
-                found.setdefault(tag, []).append(name)
-    return found
 
 
 def _uses_per_build(role_dir: Path) -> bool:
@@ -72,7 +55,8 @@ def tree_digest(path: Path, skip: tuple[str, ...] = ()) -> str:
     return h.hexdigest()
 
 
-def layer_inputs(layer: Layer, variables: dict[str, Any], ansible_dir: Path) -> dict[str, Any]:
+def layer_inputs(layer: Layer, variables: dict[str, Any], ansible_dir: Path,
+                 layers: tuple[Layer, ...] = LAYERS) -> dict[str, Any]:
     """What goes into one layer's key (besides the parent key), readable for the manifest and cache ls."""
     components = variables.get("builder_components", {})
     packages = variables.get("builder_packages", {})
@@ -80,10 +64,8 @@ def layer_inputs(layer: Layer, variables: dict[str, Any], ansible_dir: Path) -> 
     mine = [c for c in layer.components if c in components]
     feeds_used = sorted({p["feed"] for c in mine for p in packages.get(c, [])})
     shared = {k: v for k, v in variables.items() if k not in PER_BUILD and k not in PER_COMPONENT}
-    tagged = roles_by_tag(ansible_dir)
-    roles = tagged.get(layer.name) or list(layer.roles)
-    fallback = [*(r for known in LAYERS for r in known.roles), *FINAL_ROLES]
-    assigned = {f"roles/{r}" for r in [*(r for names in tagged.values() for r in names), *fallback]}
+    roles = list(layer.roles)
+    assigned = {f"roles/{r}" for r in [*(r for known in layers for r in known.roles), MANIFEST_ROLE, *FINAL_ROLES]}
     if any(_uses_per_build(ansible_dir / "roles" / role) for role in roles):
         shared.update({k: variables.get(k) for k in PER_BUILD})
     return {
@@ -126,9 +108,8 @@ def feed_neutral(variables: dict[str, Any]) -> dict[str, Any]:
 def per_build_layers(variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR,
                      layers: tuple[Layer, ...] = LAYERS) -> set[str]:
     """Layers whose roles bake per-build values in: their snapshots could never be reused."""
-    tagged = roles_by_tag(ansible_dir)
     return {layer.name for layer in layers
-            if any(_uses_per_build(ansible_dir / "roles" / role) for role in tagged.get(layer.name) or layer.roles)}
+            if any(_uses_per_build(ansible_dir / "roles" / role) for role in layer.roles)}
 
 
 def layer_keys(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANSIBLE_DIR,
@@ -138,7 +119,7 @@ def layer_keys(base_key: str, variables: dict[str, Any], ansible_dir: Path = ANS
     variables = feed_neutral(variables)
     parent = _digest(KEY_LAYOUT_VERSION, "base", base_key)
     for layer in layers:
-        parent = _digest(parent, layer_inputs(layer, variables, ansible_dir))
+        parent = _digest(parent, layer_inputs(layer, variables, ansible_dir, layers))
         keys.append((layer.name, parent[:20]))
     return keys
 
@@ -148,8 +129,6 @@ def inputs_digest(base_key: str, variables: dict[str, Any], ansible_dir: Path = 
     manifest."""
     top = layer_keys(base_key, variables, ansible_dir)[-1][1]
     variables = feed_neutral(variables)
-    layered = {layer.name for layer in LAYERS}
-    outside = sorted({r for tag, names in roles_by_tag(ansible_dir).items() if tag not in layered for r in names}
-                     | set(FINAL_ROLES))
+    outside = sorted({MANIFEST_ROLE, *FINAL_ROLES})
     return _digest(top, *(tree_digest(ansible_dir / "roles" / role) for role in outside),
                    {k: v for k, v in variables.items() if k not in PER_BUILD})

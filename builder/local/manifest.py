@@ -5,51 +5,63 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from builder.local.pipeline import Pipeline
+from typing import Any
 
 
+@dataclass
+class BuildFacts:
+    """What the phases of one local build found, as the manifest records it."""
+
+    image: str
+    version: str
+    build_id: str
+    git_commit: str | None
+    inputs_digest: str
+    base: dict[str, Any]
+    feed: dict[str, Any]
+    layers: list[dict[str, Any]]
+    components: dict[str, str]
+    packages: dict[str, Any]
+    verification: dict[str, Any] = field(default_factory=dict)
+    sbom_packages: int = 0
+    disk: dict[str, Any] = field(default_factory=dict)
+    boot_test: dict[str, Any] = field(default_factory=dict)
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> path
 
 
-def build_manifest(pipeline: Pipeline) -> dict[str, Any]:
-    from builder.local.keys import inputs_digest
-
-    record, state, variables = pipeline.record, pipeline.state, pipeline.state.variables
-    assert record is not None
+def build_manifest(facts: BuildFacts, sha256: Callable[[Path], str]) -> dict[str, Any]:
     artifacts = {}
-    for name, path in record.artifacts.items():
+    for name, path in facts.artifacts.items():
         file = Path(path)
         if file.is_file():
-            artifacts[name] = {"path": file.name, "bytes": file.stat().st_size,
-                               "sha256": pipeline.artifact_sha256(file)}
+            artifacts[name] = {"path": file.name, "bytes": file.stat().st_size, "sha256": sha256(file)}
     return {
         "manifest_version": 1,
-        "image": pipeline.options.image,
-        "version": pipeline.version,
-        "build_id": record.id,
+        "image": facts.image,
+        "version": facts.version,
+        "build_id": facts.build_id,
         "target": "local",
-        "git_commit": variables.get("builder_git_commit"),
-        "inputs_digest": inputs_digest(state.base_key, variables),
-        "base": {"os": state.os, "catalog_os": variables.get("builder_catalog_os"), "key": state.base_key,
-                 "source": state.base_source},
-        "feed": {"name": variables.get("package_feed"), "base": variables.get("package_feed_base")},
-        "layers": state.layers,
-        "components": {name: spec.get("version") for name, spec in variables.get("builder_components", {}).items()},
-        "packages": variables.get("builder_packages", {}),
-        "verification": state.verify,
-        "sbom_packages": state.sbom_packages,
-        "disk": {k: v for k, v in state.disk.items() if k != "vhd"},
-        "boot_test": state.boot,
-        "phases": [{"name": p.name, "status": p.status, "seconds": round(p.seconds, 1)} for p in record.phases
-                   if p.status not in ("pending", "skipped", "running")],
+        "git_commit": facts.git_commit,
+        "inputs_digest": facts.inputs_digest,
+        "base": facts.base,
+        "feed": facts.feed,
+        "layers": facts.layers,
+        "components": facts.components,
+        "packages": facts.packages,
+        "verification": facts.verification,
+        "sbom_packages": facts.sbom_packages,
+        "disk": {k: v for k, v in facts.disk.items() if k != "vhd"},
+        "boot_test": facts.boot_test,
+        "phases": facts.phases,
         "artifacts": artifacts,
         "host": {"machine": platform.machine(), "python": platform.python_version()},
     }
 
 
-def write_manifest(pipeline: Pipeline, dest: Path) -> Path:
-    dest.write_text(json.dumps(build_manifest(pipeline), indent=2, default=str), encoding="utf-8")
+def write_manifest(facts: BuildFacts, sha256: Callable[[Path], str], dest: Path) -> Path:
+    dest.write_text(json.dumps(build_manifest(facts, sha256), indent=2, default=str), encoding="utf-8")
     return dest

@@ -6,37 +6,39 @@ manifest -> disk export -> boot test -> publish.
 A failing phase names itself and its log and stops the build (nothing exported or published after it);
 Ctrl-C or SIGTERM stops it too. Either way nothing stays mounted and the build's work tree is removed.
 
-Layers converge on overlayfs (``builder.local.overlay``): each on a mount of the snapshots below it with an empty
-upper directory, which becomes its snapshot by a rename; the steps after the layers work on one more overlay
-with a per-build upper directory. Where overlayfs cannot be mounted (or ``--snapshots copy``) the tree is a
-plain folder and snapshots are whole-tree copies, as before.
+This module is the phases and their order. How the tree is made from layer snapshots is
+``builder.local.snapshots``; stopping child processes ``builder.local.processes``; SIGTERM handling
+``builder.local.signals``; artifact digests ``builder.local.digests``; the manifest and the publish step take
+small fact objects (``builder.local.manifest.BuildFacts``, ``builder.local.publish.PublishRequest``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from builder.errors import BuilderError, OperationError
-from builder.layers import LAYERS
-from builder.local import overlay, records
-from builder.local.cache import Entry, LayerCache
+from builder.local import records
+from builder.local.cache import LayerCache
+from builder.local.digests import Digests
 from builder.local.display import Reporter
 from builder.local.gallery import GalleryTarget, require_local_vhd_target, resolve_target
 from builder.local.lock import BuildLock
+from builder.local.manifest import BuildFacts, write_manifest
+from builder.local.processes import terminate_children
+from builder.local.signals import sigterm_as_interrupt
+from builder.local.snapshots import LayerTrees
 from builder.local.tools import remove
-from builder.rootfs import copy_tree, mounts_under, unmount_all
+from builder.paths import DEFAULT_CACHE
+from builder.rootfs import unmount_all
+from builder.stack import resolve
+from builder.stack.layers import FINAL_ROLES, LAYERS, MANIFEST_TAG
 
 if TYPE_CHECKING:
     from builder.catalog.loader import Catalog
-
-DEFAULT_CACHE = Path("/var/tmp/builder-cache")
 
 
 @dataclass
@@ -72,10 +74,6 @@ class State:
     vars_file: Path | None = None
     feed_sources: dict[Path, Path] = field(default_factory=dict)  # feed path in the tree -> host folder
     layers: list[dict[str, Any]] = field(default_factory=list)
-    snapshots: str = ""  # overlay or copy, as chosen for this build
-    reuse: int = 0  # leading layers restored from the cache
-    chain: list[Entry] = field(default_factory=list)  # the snapshots the tree is made of so far, bottom first
-    unsaved: list[Path] = field(default_factory=list)  # overlay uppers not in the cache (top first)
     verify: dict[str, Any] = field(default_factory=dict)
     sbom_packages: int = 0
     disk: dict[str, Any] = field(default_factory=dict)
@@ -89,12 +87,14 @@ class Pipeline:
         self.options = options
         self.reporter = reporter or Reporter()
         self.model = catalog.model(options.image)
+        self.stack = resolve(catalog, options.image)
         self.cache = LayerCache(options.cache_dir)
         self.state = State()
         self.record: records.BuildRecord | None = None
         self.version = ""
         self.gallery: GalleryTarget | None = None
-        self._digests: dict[str, _Digest] = {}
+        self.trees: LayerTrees | None = None  # once the base is known
+        self.digests = Digests()
         if options.publish:  # bad Azure settings, or a local VHD bound for real Azure: exit 2 before building
             self.gallery = resolve_target(options.state_dir)
             require_local_vhd_target(self.gallery)
@@ -137,7 +137,7 @@ class Pipeline:
             raise
         self.reporter.start(self.record)
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 # numbered from the gallery before converging: the image manifest carries the version
                 self.reporter.notice(f"numbering the version from {self.gallery.label}" if self.gallery else
                                      "numbering the version from the local build registry (--no-publish)")
@@ -237,33 +237,12 @@ class Pipeline:
     def _cleanup(self) -> None:
         if self.record is None:
             return
-        keep = self.options.keep_rootfs and self.record.status != records.SUCCEEDED and self.rootfs.exists()
-        if keep and self._mounted():
-            self._copy_out_of_overlay()
-            return
-        unmount_all(self.work)
-        if keep:
-            self.reporter.notice(f"kept the work tree: {self.rootfs}")
-            return
-        remove(self.work)
-
-    def _mounted(self) -> bool:
-        return str(self.rootfs.resolve()) in mounts_under(self.rootfs)
-
-    def _copy_out_of_overlay(self) -> None:
-        """``--keep-rootfs`` on an overlay tree: copy what it shows to a plain folder, then unmount everything."""
-        unmount_all(self.rootfs, keep_root=True)
-        kept = self.work / "rootfs.kept"
-        remove(kept)
-        try:
-            copy_tree(self.rootfs, kept)
-        finally:
+        keep = self.options.keep_rootfs and self.record.status != records.SUCCEEDED
+        if self.trees is not None:
+            self.trees.clean_up(keep)
+        elif not keep:
             unmount_all(self.work)
-        for child in self.work.iterdir():
-            if child != kept:
-                remove(child)
-        kept.rename(self.rootfs)
-        self.reporter.notice(f"kept the work tree (copied out of its overlay): {self.rootfs}")
+            remove(self.work)
 
     # -- phases ----------------------------------------------------------------------------------------
     def base(self, phase: records.Phase) -> None:
@@ -278,6 +257,8 @@ class Pipeline:
                                          self.reporter.update)
         self.state.os, self.state.base_key, self.state.base_rootfs = base.os, base.key, base.rootfs
         self.state.base_source = base.source
+        self.trees = LayerTrees(self.cache, self.work, base.rootfs, notice=self.reporter.notice,
+                                update=self.reporter.update)
         phase.detail = f"{base.source} ({base.os}, key {base.key})"
 
     def render(self, phase: records.Phase) -> None:
@@ -308,43 +289,11 @@ class Pipeline:
         return step
 
     def _choose_snapshots(self) -> str:
-        """``overlay`` (layer diffs on overlayfs) or ``copy`` (whole trees), with a notice for the fallback."""
-        wanted = self.options.snapshots
-        if wanted == "copy":
-            self._snapshot_notice("copy: forced (--snapshots copy or BUILDER_SNAPSHOTS=copy)",
-                                  "notice: layer snapshots are whole-tree copies (forced by --snapshots copy or "
-                                  "BUILDER_SNAPSHOTS=copy); overlay diffs are faster")
-            return "copy"
-        assert self.state.base_rootfs is not None
-        self.work.mkdir(parents=True, exist_ok=True)
-        reason = overlay.probe(self.work)  # the work tree's folder: the cache's file system
-        if reason is None:
-            try:
-                overlay.mount_options([self.state.base_rootfs, self.cache.root], self.work, self.work)
-            except OperationError as exc:
-                reason = str(exc)
-        if reason is None:
-            self._snapshot_notice("overlay", "")
-            return "overlay"
-        if wanted == "overlay":
-            raise OperationError(f"overlayfs cannot be used here: {reason} (--snapshots overlay)")
-        self._snapshot_notice(f"copy: overlayfs cannot be used here ({reason})",
-                              f"notice: overlayfs cannot be used here ({reason}); layer snapshots fall back to "
-                              "whole-tree copies (slower: each snapshot is copied when saved and restored)")
-        return "copy"
-
-    def _snapshot_notice(self, recorded: str, notice: str) -> None:
-        """Say how layer trees are made: in build.json (``snapshots``) and, for the fallback, as a notice."""
-        assert self.record is not None
-        self.record.snapshots = recorded
+        """``overlay`` (layer diffs on overlayfs) or ``copy`` (whole trees), recorded in build.json."""
+        assert self.record is not None and self.trees is not None
+        self.record.snapshots = self.trees.choose(self.options.snapshots)
         self.record.save()
-        if notice:
-            self.reporter.notice(notice)
-
-    def _lowers(self) -> list[Path]:
-        """The overlay lower directories for the next tree, top first."""
-        assert self.state.base_rootfs is not None
-        return [*self.state.unsaved, *self.cache.lowers(self.state.chain, self.state.base_rootfs)]
+        return self.trees.mode
 
     def layer(self, index: int, phase: records.Phase) -> None:
         from builder.local.keys import layer_keys, per_build_layers
@@ -352,77 +301,43 @@ class Pipeline:
         layer = LAYERS[index]
         keys = layer_keys(self.state.base_key, self.state.variables)
         key = keys[index][1]
-        state = self.state
-        assert state.base_rootfs is not None
+        trees = self.trees
+        assert trees is not None
         if index == 0:
-            state.snapshots = self._choose_snapshots()
-            state.chain = self.cache.chain(keys) if self.options.use_cache else []
-            state.reuse = len(state.chain)
-        info = {"name": layer.name, "key": key, "cached": False}
-        state.layers.append(info)
-        if index < state.reuse:
+            self._choose_snapshots()
+            trees.find(keys, self.options.use_cache)
+        info: dict[str, Any] = {"name": layer.name, "key": key, "cached": False}
+        self.state.layers.append(info)
+        if index < trees.reuse:
             info["cached"] = True
-            info["format"] = state.chain[index].format
+            info["format"] = trees.chain[index].format
             phase.status = "cached"
-            phase.detail = f"snapshot {key}"
-            if index == state.reuse - 1:  # the last cached layer: the next tree starts from its chain
-                self.cache.touch(state.chain)
-                if state.snapshots == "copy":
-                    self.reporter.update(f"copying snapshot chain up to {key}")
-                    self.cache.materialize(state.chain, state.base_rootfs, self.rootfs)
-                    phase.detail += " (copied)"
+            phase.detail = trees.restored(index)
             return
-        log = Path(phase.log or self.log(phase.name))
-        upper = self.work / "layers" / layer.name
-        if state.snapshots == "overlay":
-            self.reporter.update("mounting the overlay of the layers below")
-            overlay.mount(self._lowers(), upper / "upper", upper / "work", self.rootfs)
-            self._converge([layer.name], log, phase)  # on failure the clean-up unmounts (or copies, --keep-rootfs)
-            unmount_all(self.rootfs)
-        else:
-            if not self.rootfs.exists():
-                if index != 0:
-                    raise OperationError(f"no work tree to converge layer {layer.name} on")
-                self.reporter.update("copying the base root filesystem")
-                copy_tree(state.base_rootfs, self.rootfs)
-            self._converge([layer.name], log, phase)
-        if layer.name in per_build_layers(state.variables) or state.unsaved:
-            why = ("its roles bake in the image version or git commit" if not state.unsaved else
+        trees.open_layer(layer.name, index)
+        self._converge([layer.name], Path(phase.log or self.log(phase.name)), phase)
+        trees.close_layer()  # on failure the clean-up unmounts (or copies the tree out, --keep-rootfs)
+        if layer.name in per_build_layers(self.state.variables) or trees.unsaved:
+            why = ("its roles bake in the image version or git commit" if not trees.unsaved else
                    "a layer below it has none")
             phase.detail += f"; no snapshot ({why})"
-            if state.snapshots == "overlay":
-                state.unsaved.insert(0, upper / "upper")
+            trees.keep_unsaved(layer.name)
             return
-        self.reporter.update(f"saving snapshot {key}")
-        meta = {"image": self.options.image, "layer": layer.name, "base": state.base_key,
+        meta = {"image": self.options.image, "layer": layer.name, "base": self.state.base_key,
                 "build": self.record.id if self.record else None,
-                "components": {c: v.get("version") for c, v in state.variables.get("builder_components", {}).items()
-                               if c in layer.components}}
-        parent = state.chain[-1] if state.chain else None
-        if state.snapshots == "overlay":
-            entry = self.cache.save_diff(key, upper / "upper", meta, parent, state.base_rootfs)
-        else:
-            entry = self.cache.save(key, self.rootfs, {**meta, "parent": parent.key if parent else None})
-        state.chain.append(entry)
+                "components": {name: c.version for name, c in self.stack.components.items()
+                               if name in layer.components}}
+        entry = trees.save(key, layer.name, meta)
         info["format"] = entry.format
         size = entry.meta.get("size", 0) / (1024 * 1024)
         phase.detail = f"{phase.detail}; snapshot {key} ({entry.format}, {size:.0f} MiB)".lstrip("; ")
 
     def _tree(self) -> Path:
-        """The image's tree after the layers: in overlay mode a mount of every layer with a per-build upper
-        directory (image manifest, generalize, boot files), kept until the disk is exported."""
-        if self.state.snapshots == "overlay":
-            if not self._mounted():
-                top = self.work / "top"
-                overlay.mount(self._lowers(), top / "upper", top / "work", self.rootfs)
-        elif not self.rootfs.exists():
-            raise OperationError("no work tree after the layers")
-        return self.rootfs
+        assert self.trees is not None
+        return self.trees.tree()
 
     def image_manifest(self, phase: records.Phase) -> None:
         """``/etc/builder/image.json`` (version, git commit): its own tag after the layers, never snapshotted."""
-        from builder.converge import MANIFEST_TAG
-
         self._tree()
         self._converge([MANIFEST_TAG], Path(phase.log or self.log(phase.name)), phase)
 
@@ -458,8 +373,6 @@ class Pipeline:
         self._verify("hygiene", phase)
 
     def generalize(self, phase: records.Phase) -> None:
-        from builder.layers import FINAL_ROLES
-
         self._converge(list(FINAL_ROLES), Path(phase.log or self.log("generalize")), phase)
 
     @property
@@ -471,8 +384,8 @@ class Pipeline:
 
         assert self.record is not None
         dest = self.build_dir / f"{self.artifact_stem}.cdx.json"
-        downloads = {name: {**d, "version": self.state.variables.get("builder_components", {}).get(name, {})
-                            .get("version", "")}
+        versions = self.stack.versions
+        downloads = {name: {**d, "version": versions.get(name, "")}
                      for name, d in self.state.variables.get("builder_downloads", {}).items()}
         self.state.sbom_packages = write_sbom(self.rootfs, dest, self.options.image, self.version, downloads)
         self.record.artifacts["sbom"] = str(dest)
@@ -486,19 +399,14 @@ class Pipeline:
                              self.options.disk_mib, step=self.reporter.update)
         self.state.disk = result.as_dict()
         self.record.artifacts["disk"] = str(result.vhd)
-        self._digests[str(result.vhd)] = _Digest(result.vhd)  # hashed while the boot test runs; never modified
+        self.digests.start(result.vhd)  # hashed while the boot test runs; never modified
         phase.detail = f"{result.vhd.name}, {result.virtual_size // (1024 * 1024)} MiB fixed VHD"
         if not self.options.keep_rootfs:
             remove(self.work)  # the tree is in the disk now; free the space before booting
 
     def artifact_sha256(self, path: Path) -> str:
         """SHA-256 of an artifact (computed in the background since the phase that wrote it, for the VHD)."""
-        digest = self._digests.get(str(path))
-        if digest is not None:
-            return digest.result()
-        from builder.hashing import sha256_file
-
-        return sha256_file(path)
+        return self.digests.sha256(path)
 
     def boot_test(self, phase: records.Phase) -> None:
         from builder.local.boot import boot_test, require_boot
@@ -510,97 +418,43 @@ class Pipeline:
         phase.detail = f"marker after {result.seconds:.0f}s" if result.ok else result.reason
         require_boot(result)
 
-    def manifest(self, phase: records.Phase) -> None:
-        from builder.local.manifest import write_manifest
+    def facts(self) -> BuildFacts:
+        """What this build found so far, for the manifest."""
+        from builder.local.keys import inputs_digest
 
+        record, state, variables = self.record, self.state, self.state.variables
+        assert record is not None
+        return BuildFacts(
+            image=self.options.image, version=self.version, build_id=record.id,
+            git_commit=variables.get("builder_git_commit"),
+            inputs_digest=inputs_digest(state.base_key, variables),
+            base={"os": state.os, "catalog_os": variables.get("builder_catalog_os"), "key": state.base_key,
+                  "source": state.base_source},
+            feed={"name": variables.get("package_feed"), "base": variables.get("package_feed_base")},
+            layers=state.layers, components=self.stack.versions, packages=variables.get("builder_packages", {}),
+            verification=state.verify, sbom_packages=state.sbom_packages, disk=state.disk, boot_test=state.boot,
+            phases=[{"name": p.name, "status": p.status, "seconds": round(p.seconds, 1)} for p in record.phases
+                    if p.status not in ("pending", "skipped", "running")],
+            artifacts=dict(record.artifacts))
+
+    def manifest(self, phase: records.Phase) -> None:
         assert self.record is not None
-        path = write_manifest(self, self.build_dir / "manifest.json")
+        path = write_manifest(self.facts(), self.artifact_sha256, self.build_dir / "manifest.json")
         self.record.artifacts["manifest"] = str(path)
         phase.detail = path.name
 
     def publish(self, phase: records.Phase) -> None:
-        from builder.local.publish import publish
+        from builder.local.publish import PublishRequest, publish
 
-        assert self.record is not None
-        self.state.published = publish(self)
-        self.record.published = {k: v for k, v in self.state.published.items() if k != "detail"}
-        phase.detail = self.state.published.get("detail", "")
-
-
-class _Digest(threading.Thread):
-    """SHA-256 of a file in a background thread (hashlib releases the GIL): the manifest needs the VHD's digest
-    and the boot test, which only reads the VHD, leaves a core free for it."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(daemon=True, name=f"sha256 {path.name}")
-        self.path = path
-        self.value = ""
-        self.error: BaseException | None = None
-        self.start()
-
-    def run(self) -> None:
-        from builder.hashing import sha256_file
-
-        try:
-            self.value = sha256_file(self.path)
-        except BaseException as exc:  # re-raised in the phase that needs the digest
-            self.error = exc
-
-    def result(self) -> str:
-        self.join()
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def _children(pid: int) -> list[int]:
-    """Descendants of ``pid`` (from /proc), deepest last."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def terminate_children(grace: float = 5.0) -> None:
-    """Stop the processes this build started (ansible-playbook, pytest, qemu ...) before cleaning up."""
-    import os
-
-    pids = _children(os.getpid())
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
-        time.sleep(0.1)
-        for pid in pids:  # reap our own children so they do not linger as zombies
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (CI cancel, ``kill``) takes the same clean-up path as Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        record, state, opts = self.record, self.state, self.options
+        assert record is not None and self.gallery is not None
+        verified = opts.verify and bool(state.verify) and all(v.get("ok") for v in state.verify.values())
+        request = PublishRequest(
+            image=opts.image, version=self.version, build_id=record.id, disk=Path(record.artifacts["disk"]),
+            sbom_sha256=self.artifact_sha256(Path(record.artifacts["sbom"])), verified=verified,
+            git_commit=state.variables.get("builder_git_commit"), base=f"local:{state.os}:{state.base_key}",
+            target=self.gallery, state_dir=opts.state_dir, artifacts=dict(record.artifacts),
+            inputs=state.layers[-1]["key"] if state.layers else None)
+        state.published = publish(self.catalog, request, self.reporter.update)
+        record.published = {k: v for k, v in state.published.items() if k != "detail"}
+        phase.detail = state.published.get("detail", "")

@@ -10,6 +10,7 @@ local build registry (``<state>/registry.json``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,6 @@ from builder.registry import LocalRegistry
 if TYPE_CHECKING:
     from builder.azure.publish import PublishResult
     from builder.catalog.loader import Catalog
-    from builder.local.pipeline import Pipeline
 
 
 def number_version(catalog: Catalog, image: str, state_dir: Path, target: GalleryTarget | None) -> str:
@@ -61,33 +61,48 @@ def publish_vhd(catalog: Catalog, image: str, version: str, vhd: Path, tags: dic
             raise OperationError(f"publishing {image} {version} to {target.label} failed: {exc}", exc.log) from None
 
 
-def publish(pipeline: Pipeline) -> dict[str, Any]:
+@dataclass
+class PublishRequest:
+    """What the ``publish`` phase of a local build hands over: the disk, its facts for the tags, the target."""
+
+    image: str
+    version: str
+    build_id: str
+    disk: Path
+    sbom_sha256: str
+    verified: bool
+    git_commit: str | None
+    base: str  # local:<os>:<base key>, the builder.base_version tag
+    target: GalleryTarget
+    state_dir: Path
+    artifacts: dict[str, str] = field(default_factory=dict)
+    inputs: str | None = None  # the top layer's key
+
+
+def publish(catalog: Catalog, request: PublishRequest, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The build's ``publish`` phase: tags, publish, registry entry; returns what ``build.json`` records."""
-    from builder.azure.tags import VERIFIED, provenance
+    from builder.stack.tags import VERIFIED, provenance
 
-    record, state, opts = pipeline.record, pipeline.state, pipeline.options
-    assert record is not None and pipeline.gallery is not None
-    sbom = Path(record.artifacts["sbom"])
-    verified = opts.verify and bool(state.verify) and all(v.get("ok") for v in state.verify.values())
-    tags = provenance(state.variables.get("builder_git_commit"), record.id, pipeline.artifact_sha256(sbom),
-                      VERIFIED if verified else "pending", f"local:{state.os}:{state.base_key}")
+    tags = provenance(request.git_commit, request.build_id, request.sbom_sha256,
+                      VERIFIED if request.verified else "pending", request.base)
 
-    def progress(event: Progress) -> None:
+    def report(event: Progress) -> None:
+        if progress is None:
+            return
         if event.regions:
-            pipeline.reporter.update("  ".join(f"{r}: {s} {p}%" for r, (s, p) in sorted(event.regions.items())))
+            progress("  ".join(f"{r}: {s} {p}%" for r, (s, p) in sorted(event.regions.items())))
         elif event.message:
-            pipeline.reporter.update(event.message)
+            progress(event.message)
 
-    target = pipeline.gallery
-    result = publish_vhd(pipeline.catalog, opts.image, pipeline.version, Path(record.artifacts["disk"]), tags,
-                         target, progress)
+    target = request.target
+    result = publish_vhd(catalog, request.image, request.version, request.disk, tags, target, report)
     published = {"id": result.id, "version": result.version, "action": result.action, "gallery": target.label,
                  **target.as_dict(), "regions": result.regions, "exclude_from_latest": result.exclude_from_latest,
                  "tags": result.tags}
-    registry = LocalRegistry(opts.state_dir)
-    registry.record(opts.image, pipeline.version, {"build_id": record.id, "target": "local",
-                                                   "artifacts": dict(record.artifacts), "id": result.id,
-                                                   "gallery": target.label, "action": result.action,
-                                                   "inputs": state.layers[-1]["key"] if state.layers else None})
+    registry = LocalRegistry(request.state_dir)
+    registry.record(request.image, request.version, {"build_id": request.build_id, "target": "local",
+                                                     "artifacts": dict(request.artifacts), "id": result.id,
+                                                     "gallery": target.label, "action": result.action,
+                                                     "inputs": request.inputs})
     staged = "staged (excluded from latest)" if result.exclude_from_latest else "eligible for latest"
     return {**published, "detail": f"{result.version} {result.action} in {target.label}, {staged}"}

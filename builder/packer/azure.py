@@ -121,7 +121,7 @@ def newest_marketplace_version(image: Any, settings: Any) -> str:
 
     from builder.azure.clients import compute_client
     from builder.azure.errors import arm_errors
-    from builder.outdated import numeric_key
+    from builder.versioning import numeric_key
 
     m = image.base.marketplace
     subject = f"{m.publisher}:{m.offer}:{m.sku}"
@@ -142,7 +142,7 @@ def record_sbom(catalog: Catalog, artifact: BuildArtifact, settings: Any | None,
                 say: Callable[[str], None]) -> None:
     """Digest of the downloaded SBOM into the build record, and as ``builder.sbom_sha256`` on the staged gallery
     version when a gallery is configured (a managed image gets it when published: ``builder publish --sbom``)."""
-    from builder.azure import tags as T
+    from builder.stack import tags as T
 
     sbom = artifact.out_dir / SBOM_FILE
     if not sbom.is_file():

@@ -1,7 +1,7 @@
 """Layered builds: the inputs digest of each link of an image's base chain and whether it needs rebuilding.
 
 A link's digest covers its resolved catalog entry, the facts of its SKUs, every shared build input
-(``builder.matrix.SHARED_INPUTS``: Ansible content, the Packer template, package table, ...) and the digest of
+(``builder.paths.SHARED_INPUTS``: Ansible content, the Packer template, package table, ...) and the digest of
 the link below it. It is stamped on the image as the ``builder.inputs_digest`` tag; a link needs rebuilding
 when its digest differs from the tag of its latest published version.
 """
@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.catalog.loader import Catalog
-from builder.matrix import SHARED_INPUTS
-
-DIGEST_TAG = "builder.inputs_digest"  # same "builder." prefix as builder.azure.tags
-REPO = Path(__file__).resolve().parents[2]
+from builder.paths import REPO, SHARED_INPUTS
+from builder.stack import tags as T
 
 # name -> (latest published version, its digest tag or None); None when the image was never published.
 PublishedLookup = Callable[[str], tuple[str, str | None] | None]
@@ -123,7 +121,6 @@ def gallery_lookup(catalog: Catalog, settings: Any) -> PublishedLookup:
     """
     from azure.core.exceptions import ResourceNotFoundError
 
-    from builder.azure import tags as T
     from builder.azure.clients import compute_client
     from builder.azure.errors import arm_errors
     from builder.versioning import sort_key
@@ -143,7 +140,7 @@ def gallery_lookup(catalog: Catalog, settings: Any) -> PublishedLookup:
         if not done:
             return None
         latest = max(done, key=lambda i: sort_key(i["name"]))
-        return latest["name"], (latest.get("tags") or {}).get(DIGEST_TAG)
+        return latest["name"], (latest.get("tags") or {}).get(T.INPUTS_DIGEST)
 
     return lookup
 

@@ -15,8 +15,11 @@ from typing import Any
 from builder.catalog.loader import Catalog
 from builder.catalog.schema import Image
 from builder.errors import InputError
-from builder.layers import FINAL_ROLES
-from builder.packer.chain import DIGEST_TAG, REPO, inputs_digest
+from builder.packer.chain import inputs_digest
+from builder.paths import ANSIBLE_CONFIG, PACKER_DIR, PLAYBOOK, REPO, ROLES_DIR, git_commit
+from builder.stack import from_image
+from builder.stack import tags as T
+from builder.stack.layers import FINAL_ROLES
 from builder.versioning import next_version, require_valid
 
 TEMPLATE_FILES = ("azure.pkr.hcl", "variables.pkr.hcl")
@@ -38,7 +41,7 @@ GALLERY_ID = re.compile(r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups
 def template_dir(catalog: Catalog) -> Path:
     """``<catalog>/packer`` when the catalog carries the template, else the repository's ``images/packer``."""
     own = catalog.root / "packer"
-    return own if (own / TEMPLATE_FILES[0]).is_file() else REPO / "images" / "packer"
+    return own if (own / TEMPLATE_FILES[0]).is_file() else PACKER_DIR
 
 
 def var_file_name(image_name: str) -> str:
@@ -116,24 +119,20 @@ def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_
     out = out_dir.resolve()
     b = image.build
     if commit is None:
-        from builder.render import git_commit
-
         commit = git_commit()
     if output not in OUTPUTS:
         raise InputError(f"invalid value {output!r}: expected one of {', '.join(OUTPUTS)}", field="--output")
     base = image.base
     base_kind = f"image:{base.image}" if base.image else ("gallery" if base.gallery_image_id else "marketplace")
-    from builder.azure import tags as T
-
     # The publisher's tag scheme (component versions, provenance). The version only exists when verification on
     # the build VM passed, so it is captured as verified and `builder promote` can make it latest.
     base_values = _base(catalog, image, base_versions or {}, marketplace_version)
-    extra = {T.GIT_COMMIT: commit, DIGEST_TAG: inputs_digest(catalog, image.name), "builder.version": version,
-             "builder.base": base_kind, T.VERIFICATION: T.VERIFIED}
+    extra = {T.GIT_COMMIT: commit, T.INPUTS_DIGEST: inputs_digest(catalog, image.name), T.VERSION: version,
+             T.BASE: base_kind, T.VERIFICATION: T.VERIFIED}
     resolved_base = base_version(base_values)
     if resolved_base:
         extra[T.BASE_VERSION] = resolved_base
-    tags = T.version_tags(image, extra)
+    tags = from_image(image).version_tags(extra)
     values: dict[str, Any] = {
         **base_values,
         "location": b.region,
@@ -146,10 +145,10 @@ def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_
         "image_version": version,
         "managed_image_name": f"{image.name}-{version}",
         "azure_tags": tags,
-        "ansible_playbook": str(REPO / "ansible" / "image.yml"),
+        "ansible_playbook": str(PLAYBOOK),
         "ansible_vars_file": str(out / ANSIBLE_VARS),
-        "ansible_env_vars": [f"ANSIBLE_CONFIG={REPO / 'ansible' / 'ansible.cfg'}", "ANSIBLE_PIPELINING=True",
-                             "ANSIBLE_HOST_KEY_CHECKING=False", f"ANSIBLE_ROLES_PATH={REPO / 'ansible' / 'roles'}",
+        "ansible_env_vars": [f"ANSIBLE_CONFIG={ANSIBLE_CONFIG}", "ANSIBLE_PIPELINING=True",
+                             "ANSIBLE_HOST_KEY_CHECKING=False", f"ANSIBLE_ROLES_PATH={ROLES_DIR}",
                              "ANSIBLE_FORCE_COLOR=False"],
         "final_roles": list(FINAL_ROLES),
         "verify_bundle": str(out / VERIFY_DIR),
@@ -193,7 +192,7 @@ def write_verify_bundle(catalog: Catalog, dest: Path) -> Path:
     (dest / "requirements.txt").write_text(requirements(), encoding="utf-8")
     shutil.copy2(template_dir(catalog) / VERIFY_SCRIPT, dest / VERIFY_SCRIPT)
     own = template_dir(catalog) / SBOM_SCRIPT
-    shutil.copy2(own if own.is_file() else REPO / "images" / "packer" / SBOM_SCRIPT, dest / SBOM_SCRIPT)
+    shutil.copy2(own if own.is_file() else PACKER_DIR / SBOM_SCRIPT, dest / SBOM_SCRIPT)
     return dest
 
 

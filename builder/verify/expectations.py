@@ -1,4 +1,5 @@
-"""What an image must look like, derived only from the catalog, ``images/skus.yaml`` and ``builder/packages.py``.
+"""What an image must look like, derived only from the image's ``Stack`` (catalog, ``images/skus.yaml``) and the
+role settings (``builder.stack.settings``).
 
 The result is a JSON-ready mapping handed to the pytest-testinfra suites (``--expectations FILE``); the suites
 never hard-code a version, package name, count or threshold themselves.
@@ -8,35 +9,14 @@ from __future__ import annotations
 
 import difflib
 import os
-from pathlib import Path
 from typing import Any
 
 from builder.catalog.loader import Catalog
 from builder.errors import InputError
-from builder.packages import packages_for
-from builder.plan import component_versions
+from builder.stack import resolve
+from builder.stack import settings as role_settings
+from builder.stack.feeds import path_markers
 from builder.versions import major_minor
-
-ROLES_DIR = Path(__file__).resolve().parent.parent.parent / "ansible" / "roles"
-
-
-def role_defaults(role: str) -> dict[str, Any]:
-    """A role's ``defaults/main.yml`` (the single place limits and sysctl values are set); {} when absent."""
-    path = ROLES_DIR / role / "defaults" / "main.yml"
-    if not path.exists():
-        return {}
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
-def feed_markers() -> dict[str, str]:
-    """The path prefix of each vendor apt repository (``builder.render.FEEDS``); mirrors keep that layout."""
-    from urllib.parse import urlsplit
-
-    from builder.render import FEEDS
-
-    return {name: urlsplit(spec.repo).path.split("{")[0] for name, spec in FEEDS.items()}
 
 SUITES = ("static", "hardware", "all")
 
@@ -52,47 +32,41 @@ def resolve_sku_choice(catalog: Catalog, choice: str) -> str:
 
 
 def build_expectations(catalog: Catalog, image_name: str, *, sku: str = "auto",
-                       expect_version: str | None = None) -> dict[str, Any]:
-    """Everything the suites compare against, for one buildable image."""
-    image = catalog.model(image_name)
-    comps = image.components.model_dump(mode="json", exclude_none=True)
-    targets = [name for name in image.target_skus if name in catalog.skus]
-    target_facts = [catalog.skus[name] for name in targets]
-    nvswitch = any(s.nvswitch for s in target_facts)
-    installed = {k: v for k, v in comps.items() if k != "fabric_manager" or nvswitch}  # FM only on NVSwitch sizes
-    packages = [
-        {"component": component, **package.as_dict()}
-        for component, items in packages_for(installed).items()
-        for package in items
-    ]
-    markers = feed_markers()
-    common = role_defaults("common")
-    rocm = role_defaults("rocm") if "rocm" in installed else {}
+                       expect_version: str | None = None, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the suites compare against, for one buildable image (``settings``: the role settings,
+    default: from this checkout's roles, ``builder.stack.settings``)."""
+    stack = resolve(catalog, image_name)
+    settings = role_settings.load() if settings is None else settings
+    installed = stack.installed()
+    packages = [{"component": name, **package.as_dict()} for name, group in stack.packages.items() if name in installed
+                for package in group]
+    markers = path_markers()
+    rocm = "rocm" in installed
     expectations: dict[str, Any] = {
-        "image": image.name,
-        "os": image.os.value,
-        "kind": image.kind.value,
-        "purpose": image.purpose.value,
+        "image": stack.image,
+        "os": stack.os,
+        "kind": stack.kind,
+        "purpose": stack.purpose,
         "version": expect_version,
-        "components": installed,
-        "component_versions": component_versions(image),
+        "components": {name: c.spec for name, c in installed.items()},
+        "component_versions": stack.versions,
         "packages": packages,
+        "units": stack.units(),
         "apt_feeds": {feed: markers[feed] for feed in sorted({p["feed"] for p in packages}) if feed in markers},
-        "infiniband": any(s.infiniband for s in target_facts),
-        "nvswitch": nvswitch,
-        "limits": {item: common[f"common_{item}"] for item in ("memlock", "nofile", "stack")
-                   if f"common_{item}" in common},
-        "sysctl": {key: str(value) for key, value in (common.get("common_sysctl") or {}).items()},
-        "rocm_sysctl": {key: str(value) for key, value in (rocm.get("rocm_sysctl") or {}).items()},
-        "rocm_device_mode": rocm.get("rocm_device_mode"),
-        "target_skus": targets,
+        "infiniband": stack.has_infiniband,
+        "nvswitch": stack.has_nvswitch,
+        "limits": settings["limits"],
+        "sysctl": settings["sysctl"],
+        "rocm_sysctl": settings["rocm_sysctl"] if rocm else {},
+        "rocm_device_mode": settings["rocm_device_mode"] if rocm else None,
+        "target_skus": list(stack.skus),
         "sku": resolve_sku_choice(catalog, sku),
         "skus": {name: facts.model_dump(mode="json") for name, facts in catalog.skus.items()},
     }
-    if "cuda" in comps:
-        release = major_minor(comps["cuda"]["version"])
-        expectations["cuda"] = {"version": comps["cuda"]["version"], "release": release,
-                                "home": f"/usr/local/cuda-{release}"}
-        default_image = f"nvidia/cuda:{comps['cuda']['version']}-base-ubuntu24.04"
+    if "cuda" in stack.components:
+        cuda = stack.components["cuda"].version
+        release = major_minor(cuda)
+        expectations["cuda"] = {"version": cuda, "release": release, "home": f"/usr/local/cuda-{release}"}
+        default_image = f"nvidia/cuda:{cuda}-base-ubuntu24.04"
         expectations["container_image"] = os.environ.get("BUILDER_VERIFY_CONTAINER_IMAGE", default_image)
     return expectations

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from builder.catalog.loader import Catalog
 from builder.errors import InputError, OperationError
+from builder.paths import VERIFY_SUITES
 from builder.verify.expectations import SUITES, build_expectations
 from builder.verify.results import CheckResult, VerifyResult
 
-SUITE_DIR = Path(__file__).resolve().parent / "suites"
+SUITE_DIR = VERIFY_SUITES
 CONNECTIONS = ("chroot", "ssh", "local", "docker")
 SELECTS = {
     "all": None,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 import builder.converge as converge_module
-from builder.converge import MANIFEST_TAG, TAGS, _failure
+from builder.converge import _failure
 from builder.errors import OperationError
-from builder.layers import FINAL_ROLES, LAYERS
 from builder.rootfs import mounts_under
+from builder.stack.layers import FINAL_ROLES, LAYERS, MANIFEST_TAG, TAGS
 from tests.conftest import is_root
 
 

@@ -1,4 +1,4 @@
-"""The playbook and roles: layer tags match builder/layers.py, every role is complete, lint is clean,
+"""The playbook and roles: layer tags match builder/stack/layers.py, every role is complete, lint is clean,
 and no role repeats a version the catalog sets."""
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from builder.catalog.loader import load_catalog
-from builder.converge import MANIFEST_TAG
-from builder.layers import FINAL_ROLES, LAYERS
 from builder.local.keys import PER_BUILD, per_build_layers
+from builder.stack.layers import FINAL_ROLES, LAYERS, MANIFEST_TAG
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ANSIBLE = REPO / "ansible"

@@ -10,8 +10,9 @@ import yaml
 
 from builder.catalog.loader import load_catalog
 from builder.errors import InputError
-from builder.packages import packages_for
-from builder.render import FEEDS, VARS_FILE, ansible_vars, mirror_url, write_render
+from builder.render import VARS_FILE, ansible_vars, write_render
+from builder.stack.feeds import FEEDS, mirror_url
+from builder.stack.packages import packages_for
 
 REPO = Path(__file__).resolve().parent.parent.parent
 

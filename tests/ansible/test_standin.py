@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.packages import packages_for
 from builder.render import ansible_vars
+from builder.stack.packages import packages_for
 from builder.standin import catalog_pins, feed_digest, repositories
 
 pytestmark = pytest.mark.usefixtures("standin_feed")

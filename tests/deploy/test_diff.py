@@ -9,8 +9,8 @@ import pytest
 
 from builder.catalog.loader import load_catalog
 from builder.local.sbom import make_sbom
-from builder.plan import component_versions
 from builder.registry import LocalRegistry
+from builder.stack import from_image
 from tests.conftest import REPO
 
 IMAGE = "ndh100-train"
@@ -43,7 +43,7 @@ def _local_build(state: Path, version: str, components: dict[str, str], packages
 @pytest.fixture
 def two_local_versions(tmp_path):
     state = tmp_path / "state"
-    comps = component_versions(load_catalog(REPO / "images").model(IMAGE))
+    comps = from_image(load_catalog(REPO / "images").model(IMAGE)).versions
     newer = {**comps, "cuda": comps["cuda"] + ".1"}
     del newer["pyxis"]
     newer["extra_tool"] = "1.0"

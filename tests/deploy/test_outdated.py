@@ -12,8 +12,8 @@ import requests
 
 from builder.catalog.loader import load_catalog
 from builder.outdated import BASE_VERSION_TAG, index_urls, same_line
-from builder.packages import packages_for
 from builder.render import ansible_vars
+from builder.stack.packages import packages_for
 from tests.conftest import REPO
 
 CATALOG = load_catalog(REPO / "images")

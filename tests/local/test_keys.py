@@ -86,27 +86,28 @@ def test_feed_url_is_neutral_but_the_feed_kind_is_not(catalog_copy, tmp_path):
         "base", "gpu", "fabric", "image"]
 
 
-def test_playbook_tags_decide_roles_and_per_build_values_only_key_the_layer_that_bakes_them(catalog_copy, tmp_path):
+def test_layer_table_decides_roles_and_per_build_values_only_key_the_layer_that_bakes_them(catalog_copy, tmp_path):
+    from builder.stack.layers import Layer
+
     ansible = _roles(tmp_path)
-    (ansible / "image.yml").write_text(
-        "- hosts: all\n  roles:\n    - {role: common, tags: [base]}\n    - {role: cuda, tags: [gpu]}\n"
-        "    - {role: stamp, tags: [image]}\n    - {role: generalize, tags: [generalize]}\n")
+    layers = (Layer("base", "", ("common",)), Layer("gpu", "", ("cuda",)), Layer("image", "", ("stamp",)))
     (ansible / "roles/stamp/defaults").mkdir(parents=True)
     (ansible / "roles/stamp/defaults/main.yml").write_text("version: '{{ builder_image_version }}'\n")
-    one = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.0"), ansible)
-    two = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
+    one = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.0"), ansible, layers)
+    two = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible, layers)
     assert _changed(one, two) == ["image"]
-    assert per_build_layers({}, ansible) == {"image"}
-    (ansible / "roles/stamp/defaults/main.yml").write_text("version: fixed\n")  # a role tagged image: its files
-    assert _changed(two, layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)) == ["image"]
-    assert per_build_layers({}, ansible) == set()
+    assert per_build_layers({}, ansible, layers) == {"image"}
+    (ansible / "roles/stamp/defaults/main.yml").write_text("version: fixed\n")  # a role of layer image: its files
+    assert _changed(two, layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible, layers)) == [
+        "image"]
+    assert per_build_layers({}, ansible, layers) == set()
     (ansible / "roles/generalize/tasks/main.yml").write_text("- name: changed\n")  # final role: no layer
-    three = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
-    assert three == layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)
+    three = layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible, layers)
+    assert three == layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible, layers)
     (ansible / "roles/helper").mkdir()
-    (ansible / "roles/helper/main.yml").write_text("shared\n")  # an untagged helper role: every layer
-    assert _changed(three, layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible)) == [
-        "base", "gpu", "fabric", "image"]
+    (ansible / "roles/helper/main.yml").write_text("shared\n")  # a helper role in no layer: every layer
+    assert _changed(three, layer_keys("b", _vars(catalog_copy, image_version="2026.1129.1"), ansible, layers)) == [
+        "base", "gpu", "image"]
 
 
 def test_stand_in_tarball_checksums_do_not_key_layers_but_mirror_ones_do(catalog_copy, tmp_path):

@@ -117,6 +117,7 @@ def test_layer_snapshots_fall_back_to_copies_with_a_notice(tmp_path, monkeypatch
     from builder.local import overlay
     from builder.local.display import Reporter
     from builder.local.pipeline import Pipeline
+    from builder.local.snapshots import LayerTrees
     from tests.conftest import REPO
 
     notices: list[str] = []
@@ -129,7 +130,7 @@ def test_layer_snapshots_fall_back_to_copies_with_a_notice(tmp_path, monkeypatch
                            publish=False)
     pipeline = Pipeline(load_catalog(REPO / "images"), options, Recording())
     pipeline.record = records.new_build(options.state_dir, options.image)
-    pipeline.state.base_rootfs = tmp_path / "base"
+    pipeline.trees = LayerTrees(pipeline.cache, pipeline.work, tmp_path / "base", notice=pipeline.reporter.notice)
     monkeypatch.setattr(overlay, "probe", lambda scratch: None)
     assert pipeline._choose_snapshots() == "overlay" and pipeline.record.snapshots == "overlay" and notices == []
     monkeypatch.setattr(overlay, "probe", lambda scratch: "mount: permission denied")
@@ -146,5 +147,5 @@ def test_layer_snapshots_fall_back_to_copies_with_a_notice(tmp_path, monkeypatch
     assert pipeline._choose_snapshots() == "copy" and "forced by --snapshots copy" in notices[-1]
     options.snapshots = "auto"
     monkeypatch.setattr(overlay, "probe", lambda scratch: None)
-    pipeline.state.base_rootfs = tmp_path / "base,with:commas"
+    pipeline.trees.base = tmp_path / "base,with:commas"
     assert pipeline._choose_snapshots() == "copy" and "must not contain" in notices[-1]

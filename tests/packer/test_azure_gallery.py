@@ -14,7 +14,6 @@ import sys
 import pytest
 
 from builder.azure import Source, publish_version
-from builder.azure import tags as T
 from builder.azure.publish import next_free_version, tag_version
 from builder.catalog.loader import load_catalog
 from builder.diff import digest, sbom_packages
@@ -22,6 +21,7 @@ from builder.errors import OperationError
 from builder.outdated import BASE_VERSION_TAG
 from builder.packer.azure import BuildArtifact, azure_build, newest_marketplace_version, record_sbom, resolve_version
 from builder.packer.render import SBOM_FILE, SBOM_SCRIPT, packer_variables, var_file_name
+from builder.stack import tags as T
 from builder.versioning import day_prefix
 from tests.conftest import REPO
 
@@ -57,12 +57,26 @@ def _dry_run(emulator, tmp_path, image: str = IMAGE, **kwargs) -> tuple[BuildArt
 # ---------------------------------------------------------------- the tag scheme
 
 
-def test_base_version_tag_is_the_one_builder_outdated_reads():
-    assert T.BASE_VERSION == BASE_VERSION_TAG == "builder.base_version"
-    assert T.SBOM == "builder.sbom_sha256"  # what builder diff follows to the SBOM file
-    from builder.diff import SBOM_TAG
+def test_tag_names_are_written_once_in_builder_stack_tags():
+    """One tag vocabulary: no module but builder/stack/tags.py spells a tag name (``builder.*``, ``component.``)."""
+    import ast
+    import re
 
-    assert SBOM_TAG == T.SBOM
+    from builder.paths import PACKAGE
+
+    pattern = re.compile(r"^(builder\.[a-z_]+|component\.)$")
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "stack" / "tags.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.match(node.value):
+                module = PACKAGE.parent / node.value.replace(".", "/")
+                if module.is_dir() or module.with_suffix(".py").is_file():
+                    continue  # a module name (builder.data), not a tag
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.value}")
+    assert found == []
+    assert BASE_VERSION_TAG is T.BASE_VERSION
 
 
 def test_rendered_base_version_tag(tmp_path):

@@ -7,7 +7,8 @@ import shutil
 
 from builder.catalog.loader import load_catalog
 from builder.matrix import SHARED_INPUTS
-from builder.packer.chain import DIGEST_TAG, chain, chain_status, gallery_lookup, inputs_digest, lookup_from_env
+from builder.packer.chain import chain, chain_status, gallery_lookup, inputs_digest, lookup_from_env
+from builder.stack.tags import INPUTS_DIGEST
 from tests.conftest import REPO
 
 TOP, BASE = "ndh100-train-layered", "gpu-base"
@@ -73,7 +74,7 @@ def _publish(catalog, emulator, name, version, digest, **extra_tags):
     from builder.azure import Source, publish_version
 
     publish_version(catalog, name, source=Source(managed_image_id=SRC.format(f"{name}-{version}")), version=version,
-                    tags={DIGEST_TAG: digest, **extra_tags}, settings=emulator.settings)
+                    tags={INPUTS_DIGEST: digest, **extra_tags}, settings=emulator.settings)
 
 
 def test_status_unknown_without_gallery(catalog_copy):

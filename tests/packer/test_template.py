@@ -12,9 +12,9 @@ import hcl2
 import pytest
 
 from builder.catalog.loader import load_catalog
-from builder.layers import FINAL_ROLES
-from builder.packer.chain import DIGEST_TAG
 from builder.packer.render import SBOM_FILE, SBOM_SCRIPT, TEMPLATE_FILES, var_file_name, write_packer_files
+from builder.stack.layers import FINAL_ROLES
+from builder.stack.tags import INPUTS_DIGEST as DIGEST_TAG
 from tests.conftest import REPO
 from tests.packer import plugin_docs as docs
 

@@ -1,4 +1,4 @@
-"""Expectations come from the catalog, skus.yaml, builder/packages.py and the role defaults, nothing else."""
+"""Expectations come from the catalog, skus.yaml, builder/stack/packages.py and the role defaults, nothing else."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import yaml
 
 from builder.catalog.loader import load_catalog
 from builder.errors import InputError
-from builder.packages import packages_for
-from builder.verify.expectations import build_expectations, role_defaults
+from builder.paths import ROLES_DIR
+from builder.stack.packages import packages_for
+from builder.stack.settings import _defaults
+from builder.verify.expectations import build_expectations
 
 
 def test_packages_follow_packages_py(shipped_catalog):
@@ -47,7 +49,7 @@ def test_cpu_image_has_no_vendor_packages(shipped_catalog):
 
 
 def test_feeds_keep_the_render_layout(shipped_catalog):
-    from builder.render import FEEDS
+    from builder.stack.feeds import FEEDS
 
     exp = build_expectations(shipped_catalog, "ndmi300x-train")
     assert set(exp["apt_feeds"]) <= set(FEEDS)
@@ -56,9 +58,7 @@ def test_feeds_keep_the_render_layout(shipped_catalog):
 
 
 def test_limits_and_sysctl_from_role_defaults(shipped_catalog):
-    defaults = role_defaults("common")
-    if not defaults:
-        pytest.skip("common role not present")
+    defaults = _defaults(ROLES_DIR, "common")
     exp = build_expectations(shipped_catalog, "ndh100-train")
     assert exp["limits"]["nofile"] == defaults["common_nofile"]
     assert exp["sysctl"] == {k: str(v) for k, v in defaults["common_sysctl"].items()}
@@ -72,3 +72,20 @@ def test_unknown_sku_is_input_error(shipped_catalog):
 def test_abstract_image_is_input_error(shipped_catalog):
     with pytest.raises(InputError, match="abstract"):
         build_expectations(shipped_catalog, "nvidia-base")
+
+
+def test_role_settings_come_from_the_bundle_file_where_no_roles_are_beside_the_package(shipped_catalog, tmp_path):
+    """On the Azure build VM the package is installed without ansible/: the bundle's role-settings.json is read;
+    without it and without the roles the expectations fail clearly instead of skipping the checks."""
+    from builder.stack import settings
+
+    recorded = settings.write(tmp_path / settings.FILE_NAME)
+    loaded = settings.load(recorded)
+    exp = build_expectations(shipped_catalog, "ndmi300x-train", settings=loaded)
+    assert exp["limits"] == settings.from_roles()["limits"] and exp["limits"]
+    assert exp["rocm_sysctl"] and exp["rocm_device_mode"] == settings.from_roles()["rocm_device_mode"]
+    with pytest.raises(InputError, match="role defaults not found"):
+        settings.from_roles(tmp_path / "no-roles")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(InputError, match="missing limits"):
+        settings.load(tmp_path / "bad.json")

@@ -1,4 +1,4 @@
-"""Vendor packages present at the versions ``builder/packages.py`` pins for the catalog stack, and held."""
+"""Vendor packages present at the versions ``builder/stack/packages.py`` pins for the catalog stack, and held."""
 
 from __future__ import annotations
 
