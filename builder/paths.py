@@ -19,6 +19,7 @@ PACKER_DIR = IMAGES_DIR / "packer"
 DATA_DIR = PACKAGE / "data"
 STANDIN_MANIFEST = DATA_DIR / "standin-manifest.yaml"
 VERIFY_SUITES = PACKAGE / "verify" / "suites"
+HARDWARE_SAMPLES = VERIFY_SUITES / "hardware" / "samples"  # the sample program the GPU check runs
 DEFAULT_CATALOG = Path("images")  # relative: the catalog of the current directory, else IMAGES_DIR
 DEFAULT_STATE = Path(".builder")  # build records, registry, local gallery (BUILDER_STATE)
 DEFAULT_CACHE = Path("/var/tmp/builder-cache")  # base trees, layer snapshots, stand-in feeds (BUILDER_CACHE)

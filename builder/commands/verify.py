@@ -28,20 +28,25 @@ CONNECTIONS = ("chroot", "ssh", "local", "docker")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
               help="Write per-check results as JSON here ('-' for stdout).")
+@click.option("--role-settings", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Role settings (limits, sysctl) the checks compare with, as a verification bundle records them "
+                   "(role-settings.json); default: this checkout's ansible/roles defaults.")
 @click.option("--sudo", is_flag=True, help="Run the host's commands through sudo (SSH as a normal user).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-check progress lines.")
 @pass_ctx
 def verify(ctx: Context, image: str, connection: str, host: str | None, suite: str, select: str, skus: str,
-           expect_version: str | None, junit: Path | None, json_out: Path | None, sudo: bool, quiet: bool) -> int:
+           expect_version: str | None, junit: Path | None, json_out: Path | None, role_settings: Path | None,
+           sudo: bool, quiet: bool) -> int:
     """Verify IMAGE on a host against expectations from the catalog (exit 0 pass, 1 a check failed, 2 bad input)."""
     from builder.output import emit_json
+    from builder.stack import settings
     from builder.verify.runner import run_suite
 
     to_stdout = json_out is not None and str(json_out) == "-"
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     result = run_suite(ctx.catalog, image, connection=connection, host=host, suite=suite, select=select,
                        junit=junit, json_out=None if to_stdout else json_out, expect_version=expect_version,
-                       skus=skus, sudo=sudo, progress=progress)
+                       skus=skus, sudo=sudo, progress=progress, settings=settings.load(role_settings))
     if to_stdout:
         emit_json(result.as_dict())
         return 0 if result.ok else EXIT_FAILED

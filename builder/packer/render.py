@@ -18,6 +18,7 @@ from builder.errors import InputError
 from builder.packer.chain import inputs_digest
 from builder.paths import ANSIBLE_CONFIG, PACKER_DIR, PLAYBOOK, REPO, ROLES_DIR, git_commit
 from builder.stack import from_image
+from builder.stack import settings as role_settings
 from builder.stack import tags as T
 from builder.stack.layers import FINAL_ROLES
 from builder.versioning import next_version, require_valid
@@ -31,7 +32,7 @@ ANSIBLE_VARS = "ansible-vars.yml"  # written next to the var file by builder.ren
 REMOTE_VERIFY_DIR = "/tmp/builder-verify"
 OUTPUTS = ("gallery", "managed-image")
 # What `builder verify` needs on the build VM, pinned to the versions installed here.
-VERIFY_REQUIREMENTS = ("pydantic", "ruamel.yaml", "PyYAML", "click", "rich", "pytest", "pytest-testinfra",
+VERIFY_REQUIREMENTS = ("pydantic", "PyYAML", "click", "rich", "pytest", "pytest-testinfra",
                        "cyclonedx-python-lib", "packageurl-python")
 GALLERY_ID = re.compile(r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<resource_group>[^/]+)/providers/"
                         r"Microsoft\.Compute/galleries/(?P<gallery_name>[^/]+)/images/(?P<image_name>[^/]+)"
@@ -179,7 +180,8 @@ def requirements() -> str:
 
 
 def write_verify_bundle(catalog: Catalog, dest: Path) -> Path:
-    """The folder uploaded to the build VM: the builder package, the catalog, pinned requirements, the script."""
+    """The folder uploaded to the build VM: the builder package, the catalog, the role settings the checks compare
+    with (``role-settings.json``: the roles are not on the VM), pinned requirements, the scripts."""
     if dest.exists():
         shutil.rmtree(dest)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
@@ -189,6 +191,7 @@ def write_verify_bundle(catalog: Catalog, dest: Path) -> Path:
     for path in sorted(catalog.root.iterdir()):
         if path.suffix in (".yaml", ".yml"):
             shutil.copy2(path, dest / "images" / path.name)
+    role_settings.write(dest / role_settings.FILE_NAME)
     (dest / "requirements.txt").write_text(requirements(), encoding="utf-8")
     shutil.copy2(template_dir(catalog) / VERIFY_SCRIPT, dest / VERIFY_SCRIPT)
     own = template_dir(catalog) / SBOM_SCRIPT

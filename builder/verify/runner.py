@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from builder.catalog.loader import Catalog
 from builder.errors import InputError, OperationError
@@ -64,18 +65,20 @@ def check_target(connection: str, host: str | None) -> list[str]:
 def run_suite(catalog: Catalog, image_name: str, *, connection: str, host: str | None, suite: str = "static",
               select: str = "all", junit: Path | None = None, json_out: Path | None = None,
               expect_version: str | None = None, skus: str = "auto", sudo: bool = False,
-              progress: Callable[[str], None] | None = None, env: dict[str, str] | None = None) -> VerifyResult:
+              progress: Callable[[str], None] | None = None, env: dict[str, str] | None = None,
+              settings: dict[str, Any] | None = None) -> VerifyResult:
     """Verify ``image_name`` on a host; returns per-check results (``.ok`` when nothing failed).
 
     ``select``: ``all``, ``pre-generalize`` (everything but hygiene), ``hygiene`` (only after generalize) or a
     comma list of check groups. ``sudo`` runs the host's commands through sudo (SSH as a normal user).
+    ``settings``: the role settings (``builder.stack.settings``; default: this checkout's roles).
     Raises InputError on bad input and OperationError when pytest itself breaks.
     """
     if suite not in SUITES:
         raise InputError(f"unknown suite '{suite}' (use {', '.join(SUITES)})", field="--suite")
     target = check_target(connection, host)
     marks, keywords = marker_expression(select)
-    expectations = build_expectations(catalog, image_name, sku=skus, expect_version=expect_version)
+    expectations = build_expectations(catalog, image_name, sku=skus, expect_version=expect_version, settings=settings)
     dirs = [SUITE_DIR / s for s in (("static", "hardware") if suite == "all" else (suite,))]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="builder-verify-") as tmp:

@@ -27,4 +27,5 @@ fi
 "$DIR/venv/bin/pip" install -q --disable-pip-version-check -r "$DIR/requirements.txt"
 "$DIR/venv/bin/pip" install -q --disable-pip-version-check --no-deps "$DIR/src"
 exec "$DIR/venv/bin/builder" --catalog "$DIR/images" --state-dir "$DIR/state" verify "$IMAGE" \
-  --connection local --suite "$SUITE" --select pre-generalize --expect-version "$VERSION" --junit "$DIR/junit.xml"
+  --connection local --suite "$SUITE" --select pre-generalize --expect-version "$VERSION" \
+  --role-settings "$DIR/role-settings.json" --junit "$DIR/junit.xml"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from builder.paths import HARDWARE_SAMPLES
 from builder.verify.parsers import nvidia_smi
 from builder.verify.sku import model_matches
 
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = HARDWARE_SAMPLES
 
 
 def nvidia_only(vendor: str | None) -> None:
