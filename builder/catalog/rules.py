@@ -152,15 +152,28 @@ def _hpcx(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
         yield img.problem(("components", "hpcx", "cuda"),
                           f"HPC-X build for CUDA {c.hpcx.cuda} does not match the toolkit's major "
                           f"{parse(c.cuda.version)[0]}; use the cuda{parse(c.cuda.version)[0]} tarball")
-    if not c.cuda and c.hpcx.cuda is not None:
-        yield img.problem(("components", "hpcx", "cuda"), "HPC-X CUDA build on an image without CUDA; "
-                                                          "use a build without CUDA (remove hpcx.cuda)")
+    # An image without CUDA may carry a CUDA build: no x86_64 HPC-X without -cudaNN is published, and Azure's
+    # MI300X image uses the cuda12 build (Azure/azhpc-images versions.json@8e9d055fb9e1 hpcx_amd).
     if not c.doca_ofed:
         yield img.problem(("components", "hpcx"), "HPC-X needs components.doca_ofed")
-    elif major_minor(c.doca_ofed.version) != c.hpcx.doca_ofed:
+    elif c.hpcx.doca_ofed is not None and major_minor(c.doca_ofed.version) != c.hpcx.doca_ofed:
         yield img.problem(("components", "hpcx", "doca_ofed"),
                           f"HPC-X is built for DOCA-OFED {c.hpcx.doca_ofed}, the image has "
                           f"{c.doca_ofed.version}; align them")
+    expected = hpcx_tarball(c.hpcx.version, c.hpcx.doca_ofed is not None, m.os.value, c.hpcx.cuda)
+    found = c.hpcx.download.url.rsplit("/", 1)[-1]
+    if found != expected:
+        yield img.problem(("components", "hpcx", "download", "url"),
+                          f"the tarball {found} is not the build this entry describes: expected {expected} "
+                          "(hpcx-v<version>-gcc-<doca_ofed|mlnx_ofed>-<os>-cuda<N>-x86_64.tbz)")
+
+
+def hpcx_tarball(version: str, doca: bool, os_name: str, cuda: str | None) -> str:
+    """The vendor's file name of an x86_64 HPC-X build (Azure/azhpc-images versions.json@8e9d055fb9e1 hpcx,
+    hpcx_amd: e.g. hpcx-v2.25.1-gcc-doca_ofed-ubuntu22.04-cuda13-x86_64.tbz)."""
+    distro = {"ubuntu2204": "ubuntu22.04", "ubuntu2404": "ubuntu24.04"}.get(os_name, os_name)
+    flavour = "doca_ofed" if doca else "mlnx_ofed"
+    return f"hpcx-v{version}-gcc-{flavour}-{distro}{f'-cuda{cuda}' if cuda else ''}-x86_64.tbz"
 
 
 @rule("kind", "AMD images carry ROCm not CUDA; CPU images carry no GPU stack; SKUs match the kind")

@@ -100,8 +100,19 @@ class BuildSettings(Strict):
 
 
 class Download(Strict):
+    """A file fetched during the build: where from, its SHA-256, and where that checksum was read (a URL, or
+    ``owner/repo path@commit``) — a checksum without a source is an invented fact."""
+
     url: str
     sha256: Sha256
+    source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+    @model_validator(mode="after")
+    def _not_a_placeholder(self) -> Download:
+        if len(set(self.sha256)) == 1:
+            raise ValueError(f"sha256 is a placeholder ({self.sha256[:8]}...): record the vendor's value and its "
+                             "source")
+        return self
 
 
 class NvidiaDriver(Strict):
@@ -138,9 +149,12 @@ class DownloadedTool(Strict):
 
 
 class Hpcx(Strict):
+    """``cuda``: the CUDA major the build is for (x86_64 builds all name one); ``doca_ofed``: the DOCA-OFED
+    release of a ``doca_ofed`` build, or None for an ``mlnx_ofed`` build."""
+
     version: Version
     cuda: Annotated[str, StringConstraints(pattern=r"^\d+$")] | None = None
-    doca_ofed: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+$")]
+    doca_ofed: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+$")] | None = None
     download: Download
 
 

@@ -124,7 +124,27 @@ def test_nccl_build_matches_toolkit(catalog_copy, nccl, needle):
 def test_hpcx_cuda_and_doca_must_match(catalog_copy):
     edit(catalog_copy, "ndh100-train.yaml", {"components.hpcx.cuda": "12", "components.hpcx.doca_ofed": "2.9"})
     fields = {p.field for p in errors_for(catalog_copy, "ndh100-train", "components.hpcx")}
-    assert fields == {"components.hpcx.cuda", "components.hpcx.doca_ofed"}
+    # the tarball no longer matches what the entry says either (it is the cuda13 / DOCA build)
+    assert fields == {"components.hpcx.cuda", "components.hpcx.doca_ofed", "components.hpcx.download.url"}
+
+
+def test_hpcx_tarball_name_matches_the_entry(catalog_copy):
+    """The vendor names each build hpcx-v<ver>-gcc-<doca_ofed|mlnx_ofed>-<os>-cuda<N>-x86_64.tbz; no x86_64 build
+    without -cudaNN is published (upstream-facts #18), so a URL naming another build is refused."""
+    edit(catalog_copy, "nvidia-train.yaml", {"components.hpcx.download.url": "https://content.mellanox.com/hpc/"
+                                             "hpc-x/v2.25.1/hpcx-v2.25.1-gcc-doca_ofed-ubuntu22.04-x86_64.tbz"})
+    [problem] = errors_for(catalog_copy, "ndh100-train", "components.hpcx.download.url")
+    assert "hpcx-v2.25.1-gcc-doca_ofed-ubuntu22.04-cuda13-x86_64.tbz" in problem.message
+
+
+def test_hpcx_mlnx_ofed_cuda_build_on_an_amd_image_is_accepted():
+    """Azure's MI300X image uses the CUDA 12 / MLNX_OFED build of HPC-X 2.18 (azhpc versions.json hpcx_amd)."""
+    from builder.catalog.loader import load_catalog
+    from tests.catalog.helpers import problems
+    from tests.conftest import REPO
+
+    assert load_catalog(REPO / "images").model("ndmi300x-train").components.hpcx.doca_ofed is None
+    assert [p for p in problems(REPO / "images", "ndmi300x-train") if p.severity == "error"] == []
 
 
 # ---- kind

@@ -141,7 +141,7 @@ def _published_to_the_local_gallery(record: dict, state: Path, vhd: Path, sbom: 
     assert tags["builder.build_id"] == record["id"] and tags["builder.verification"] == "passed"
     assert tags["builder.sbom_sha256"] == hashlib.sha256(sbom.read_bytes()).hexdigest()
     assert tags["builder.git_commit"] == commit and tags["builder.base_version"].startswith("local:debian12:")
-    assert tags["component.dcgm_exporter"] == "4.5.2-4.8.0"
+    assert tags["component.dcgm_exporter"] == "4.5.2-4.8.1"
     gallery = json.loads((state / "gallery" / "state.json").read_text())
     [version] = [r for k, r in gallery["resources"].items() if k.endswith(f"/versions/{record['version']}")]
     disk = version["properties"]["storageProfile"]["osDiskImage"]
@@ -162,7 +162,7 @@ def _forget_other_image_layers(cache: Path, record: dict) -> None:
 
 def _pin_changed(catalog: Path) -> Path:
     path = catalog / "nvidia-base.yaml"
-    text, count = re.subn(r"^(\s+version: )4\.5\.2-4\.8\.0$", r"\g<1>4.5.2-4.9.0", path.read_text(), flags=re.M)
+    text, count = re.subn(r"^(\s+version: )4\.5\.2-4\.8\.1$", r"\g<1>4.5.2-4.9.0", path.read_text(), flags=re.M)
     assert count == 1
     path.write_text(text)
     return catalog

@@ -40,7 +40,7 @@ def _changed(before: list, after: list) -> list[str]:
 def test_top_layer_pin_changes_only_the_image_layer(catalog_copy, tmp_path):
     ansible = _roles(tmp_path)
     before = layer_keys("base1", _vars(catalog_copy), ansible)
-    _pin(catalog_copy, "nvidia-base.yaml", r"^(\s+version: )4\.5\.2-4\.8\.0$", r"\g<1>4.5.2-4.9.0")
+    _pin(catalog_copy, "nvidia-base.yaml", r"^(\s+version: )4\.5\.2-4\.8\.1$", r"\g<1>4.5.2-4.9.0")
     after = layer_keys("base1", _vars(catalog_copy), ansible)
     assert [name for name, _ in before] == ["base", "gpu", "fabric", "image"]
     assert _changed(before, after) == ["image"]
