@@ -24,6 +24,7 @@ from builder.stack.layers import FINAL_ROLES
 from builder.versioning import next_version, require_valid
 
 TEMPLATE_FILES = ("azure.pkr.hcl", "variables.pkr.hcl")
+WAIT_SCRIPT = "wait-for-apt.sh"  # the first step on the build VM: cloud-init and the apt locks
 VERIFY_SCRIPT = "verify-on-vm.sh"
 SBOM_SCRIPT = "sbom-on-vm.py"  # run on the build VM with the verification venv: builder.local.sbom on "/"
 SBOM_FILE = "sbom.cdx.json"  # downloaded next to junit.xml
@@ -126,10 +127,11 @@ def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_
     base = image.base
     base_kind = f"image:{base.image}" if base.image else ("gallery" if base.gallery_image_id else "marketplace")
     # The publisher's tag scheme (component versions, provenance). The version only exists when verification on
-    # the build VM passed, so it is captured as verified and `builder promote` can make it latest.
+    # the build VM passed; it is tagged `passed` only when that included the hardware suite (the build VM is a
+    # target SKU), else `pending` until the hardware validation step records its result.
     base_values = _base(catalog, image, base_versions or {}, marketplace_version)
     extra = {T.GIT_COMMIT: commit, T.INPUTS_DIGEST: inputs_digest(catalog, image.name), T.VERSION: version,
-             T.BASE: base_kind, T.VERIFICATION: T.VERIFIED}
+             T.BASE: base_kind, T.VERIFICATION: T.VERIFIED if verify_suite(image) == "all" else "pending"}
     resolved_base = base_version(base_values)
     if resolved_base:
         extra[T.BASE_VERSION] = resolved_base
@@ -152,6 +154,7 @@ def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_
                              "ANSIBLE_HOST_KEY_CHECKING=False", f"ANSIBLE_ROLES_PATH={ROLES_DIR}",
                              "ANSIBLE_FORCE_COLOR=False"],
         "final_roles": list(FINAL_ROLES),
+        "wait_script": str(out / WAIT_SCRIPT),
         "verify_bundle": str(out / VERIFY_DIR),
         "verify_remote_dir": REMOTE_VERIFY_DIR,
         "verify_command": f"sudo sh {REMOTE_VERIFY_DIR}/{VERIFY_SCRIPT} {image.name} {version} {verify_suite(image)}",
@@ -213,6 +216,9 @@ def write_packer_files(catalog: Catalog, image_name: str, out_dir: Path, **optio
     for name in TEMPLATE_FILES:
         shutil.copy2(template_dir(catalog) / name, out_dir / name)
         written.append(out_dir / name)
+    own = template_dir(catalog) / WAIT_SCRIPT
+    shutil.copy2(own if own.is_file() else PACKER_DIR / WAIT_SCRIPT, out_dir / WAIT_SCRIPT)
+    written.append(out_dir / WAIT_SCRIPT)
     var_file = out_dir / var_file_name(image_name)
     tmp = var_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")

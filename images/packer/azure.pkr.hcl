@@ -122,13 +122,19 @@ build {
   name    = "builder"
   sources = ["source.azure-arm.image"]
 
-  # 1. The same playbook as the local target, without the final (generalize) roles.
+  # 0. A fresh marketplace VM: wait for cloud-init and the apt locks (wait-for-apt.sh).
+  provisioner "shell" {
+    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E sh '{{ .Path }}'"
+    script          = var.wait_script
+  }
+  # 1. The same playbook as the local target, without the final (generalize) roles. Packer connects as the
+  #    unprivileged `packer` user: Ansible escalates with sudo (--become).
   provisioner "ansible" {
     playbook_file    = var.ansible_playbook
     user             = "packer"
     use_proxy        = false
     ansible_env_vars = var.ansible_env_vars
-    extra_arguments  = ["--extra-vars=@${var.ansible_vars_file}", "--skip-tags=${join(",", var.final_roles)}"]
+    extra_arguments  = ["--become", "--extra-vars=@${var.ansible_vars_file}", "--skip-tags=${join(",", var.final_roles)}"]
   }
 
   # 2. Verification suites on the build VM; the result is kept until the JUnit report is downloaded.
@@ -171,13 +177,14 @@ build {
     inline = ["sudo rm -rf ${var.verify_remote_dir}"]
   }
 
-  # 4. Generalize (the final roles), then the Azure agent deprovisions the VM.
+  # 4. Generalize (the final roles), then the Azure agent deprovisions the VM: once, as the last step (it
+  #    deletes the `packer` user this build connects as).
   provisioner "ansible" {
     playbook_file    = var.ansible_playbook
     user             = "packer"
     use_proxy        = false
     ansible_env_vars = var.ansible_env_vars
-    extra_arguments  = ["--extra-vars=@${var.ansible_vars_file}", "--tags=${join(",", var.final_roles)}"]
+    extra_arguments  = ["--become", "--extra-vars=@${var.ansible_vars_file}", "--tags=${join(",", var.final_roles)}"]
   }
 
   provisioner "shell" {

@@ -171,6 +171,11 @@ variable "final_roles" {
   description = "Roles (tags) run only after verification: the generalize step."
 }
 
+variable "wait_script" {
+  type        = string
+  description = "Local path of wait-for-apt.sh: the first step waits for cloud-init and the apt locks."
+}
+
 variable "verify_bundle" {
   type        = string
   description = "Local folder uploaded to the build VM with the verification suites."

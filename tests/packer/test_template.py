@@ -87,18 +87,20 @@ def test_build_block_provisioners_and_post_processor_use_documented_names():
     for kind, body in steps:
         assert _attrs(body) <= docs.PROVISIONERS[kind], f"{kind}: {_attrs(body) - docs.PROVISIONERS[kind]}"
     kinds = [k for k, _ in steps]
-    # Ansible, verification (upload, run, download JUnit, fail on result), SBOM (write, download, clean up),
-    # generalize, deprovision - in order.
-    assert kinds == ["ansible", "shell", "file", "shell", "file", "shell", "shell", "file", "shell", "ansible", "shell"]
-    assert _unquote(steps[4][1]["direction"]) == "download" and "junit" in steps[4][1]["source"]
-    assert "exit $rc" in steps[5][1]["inline"][0]
-    assert steps[6][1]["inline"] == ["${var.sbom_command}"]
-    sbom = steps[7][1]
+    # Wait for cloud-init and apt, Ansible, verification (upload, run, download JUnit, fail on result), SBOM
+    # (write, download, clean up), generalize, deprovision - in order.
+    assert kinds == ["shell", "ansible", "shell", "file", "shell", "file", "shell", "shell", "file", "shell", "ansible",
+                     "shell"]
+    assert steps[0][1]["script"] == "${var.wait_script}"
+    assert _unquote(steps[5][1]["direction"]) == "download" and "junit" in steps[5][1]["source"]
+    assert "exit $rc" in steps[6][1]["inline"][0]
+    assert steps[7][1]["inline"] == ["${var.sbom_command}"]
+    sbom = steps[8][1]
     assert _unquote(sbom["direction"]) == "download" and _unquote(sbom["source"]).endswith(f"/{SBOM_FILE}")
     assert sbom["destination"] == "${var.sbom_file}"
-    assert "rm -rf" in steps[8][1]["inline"][0]
+    assert "rm -rf" in steps[9][1]["inline"][0]
     assert "waagent -force -deprovision+user" in steps[-1][1]["inline"][0]
-    first, final = steps[0][1], steps[9][1]
+    first, final = steps[1][1], steps[10][1]
     assert any("--skip-tags=" in a for a in first["extra_arguments"])
     assert any("--tags=" in a for a in final["extra_arguments"])
     for entry in build["post-processor"]:
