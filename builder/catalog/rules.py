@@ -302,3 +302,41 @@ def check_version_name(version: str) -> str | None:
     if any(int(part) > 2_147_483_647 for part in match.groups()):
         return f"'{version}' has a part above 2,147,483,647"
     return None
+
+
+@rule("pins-recorded", "pinned package versions agree with the recorded repository facts and the base")
+def _pins_recorded(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    """Refuse a pin the records contradict (the repository carries that release only under other versions),
+    unless the base image carries exactly that version; name pins no record confirms (a warning: unknown is not
+    absent). Sources: builder/data/feeds, builder/data/bases."""
+    from builder.stack import from_image
+    from builder.stack.bases import profile_for
+    from builder.stack.records import for_package, upstream_of
+
+    market = m.base.marketplace
+    profile = profile_for(market.publisher, market.offer, market.sku) if market else None
+    unconfirmed = []
+    for component, group in from_image(m).packages.items():
+        for pkg in group:
+            if pkg.feed == "enroot":
+                continue  # release .deb files, no repository index (builder/data/feeds/extras.yaml)
+            found = for_package(pkg.feed, m.os.value, pkg.name)
+            if any(r.version == pkg.version for r in found):
+                continue
+            carried = profile.package(pkg.name) if profile else None
+            if carried and carried.get("version") == pkg.version:
+                continue
+            others = [r for r in found if r.upstream == upstream_of(pkg.version)]
+            if others:
+                versions = ", ".join(r.version for r in others)
+                where = f"; the base {market.offer}:{market.sku} does not carry it either" if profile else ""
+                yield img.problem(("components", component, "version"),
+                                  f"the {pkg.feed} repository for {m.os.value} carries {pkg.name} "
+                                  f"{upstream_of(pkg.version)} as {versions}, not {pkg.version}{where} "
+                                  f"(recorded from: {others[0].source.split(';')[0][:200]}); pin a version it carries")
+            else:
+                unconfirmed.append(f"{pkg.name}={pkg.version}")
+    if unconfirmed:
+        yield img.problem(("components",), f"no recorded fact confirms {len(unconfirmed)} pin(s) for {m.os.value}: "
+                          f"{', '.join(unconfirmed[:8])}{' ...' if len(unconfirmed) > 8 else ''} (record them with "
+                          "their source in builder/data/feeds, docs/recorded-feeds.md)", severity="warning")

@@ -129,6 +129,14 @@ class FabricManager(Strict):
     version: Version
 
 
+class DocaOfed(Strict):
+    """``version``: the DOCA release (names the repository folder); ``package_version``: the ``doca-ofed`` meta
+    package's Debian version in that repository (e.g. 3.2.1-044000), where recorded."""
+
+    version: Version
+    package_version: DebVersion | None = None
+
+
 class Cuda(Strict):
     version: Version
     minor_version_compat: bool = False
@@ -166,7 +174,7 @@ class Components(Strict):
     nccl: Nccl | None = None
     nccl_tests: DownloadedTool | None = None
     container_toolkit: Pinned | None = None
-    doca_ofed: FabricManager | None = None
+    doca_ofed: DocaOfed | None = None
     hpcx: Hpcx | None = None
     openmpi: DownloadedTool | None = None
     dcgm: Pinned | None = None

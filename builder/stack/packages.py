@@ -83,7 +83,8 @@ def _dcgm(c: dict[str, Any]) -> list[Package]:
 
 
 def _doca_ofed(c: dict[str, Any]) -> list[Package]:
-    return [Package("doca-ofed", f"{c['doca_ofed']['version']}-1", "doca")]
+    doca = c["doca_ofed"]
+    return [Package("doca-ofed", doca.get("package_version") or f"{doca['version']}-1", "doca")]
 
 
 def _enroot(c: dict[str, Any]) -> list[Package]:

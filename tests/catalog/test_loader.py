@@ -136,7 +136,7 @@ def test_duplicate_image_name(catalog_copy):
     ("old", "new", "field"),
     [
         ("version: 580.126.16, flavor: open", "version: 580.x, flavor: open", "components.nvidia_driver.version"),
-        ("nccl: {version: 2.30.4-1+cuda13.0}", "nccl: {version: 2.30.4}", "components.nccl.version"),
+        ("nccl: {version: 2.28.9-1+cuda13.0}", "nccl: {version: 2.28.9}", "components.nccl.version"),
         ('cudnn: {version: 9.13.0.50, cuda: "13"}', 'cudnn: {version: "9.13", cuda: "13.0"}', "components.cudnn.cuda"),
     ],
 )

@@ -35,7 +35,7 @@ def test_check_fails_when_stale_and_write_fixes_it(run_cli, catalog_copy):
     docs.parent.mkdir()
     shutil.copy(REPO / "docs" / "images.md", docs)
     assert run_cli("--catalog", str(catalog_copy), "docs", "--check").code == 0
-    nccl = catalog_copy / "nvidia-base.yaml"
+    nccl = catalog_copy / "nvidia-train.yaml"  # where ndh100-train's NCCL pin is written
     old = load_catalog(catalog_copy).model("ndh100-train").components.nccl.version
     new = old.replace(old.split(".")[1], str(int(old.split(".")[1]) + 1), 1)
     nccl.write_text(nccl.read_text().replace(old, new))

@@ -49,7 +49,7 @@ def test_top_layer_pin_changes_only_the_image_layer(catalog_copy, tmp_path):
 def test_gpu_pin_changes_gpu_and_every_layer_above(catalog_copy, tmp_path):
     ansible = _roles(tmp_path)
     before = layer_keys("base1", _vars(catalog_copy), ansible)
-    _pin(catalog_copy, "nvidia-base.yaml", r"^(\s+nccl: \{version: )2\.30\.4-1", r"\g<1>2.30.5-1")
+    _pin(catalog_copy, "nvidia-train.yaml", r"^(\s+nccl: \{version: )2\.30\.4-1", r"\g<1>2.30.5-1")
     after = layer_keys("base1", _vars(catalog_copy), ansible)
     assert _changed(before, after) == ["gpu", "fabric", "image"]
 

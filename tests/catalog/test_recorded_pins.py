@@ -1,0 +1,43 @@
+"""``builder validate`` checks pins offline against the recorded facts of the vendors' repositories
+(builder/data/feeds) and what the base carries (builder/data/bases), naming the source."""
+
+from __future__ import annotations
+
+from builder.stack import bases, records
+from tests.catalog.helpers import edit, errors_for, problems
+from tests.conftest import REPO
+
+
+def test_every_record_and_profile_entry_cites_a_known_source():
+    assert len(records.all_records()) > 50
+    assert {(p.offer, p.sku) for p in bases.profiles()} == {("ubuntu-hpc", "2204"), ("ubuntu-hpc", "2404"),
+                                                            ("ubuntu-hpc", "2204-rocm"), ("ubuntu-2204", "2204-gen2")}
+
+
+def test_a_pin_the_repository_does_not_carry_is_refused_with_the_source(catalog_copy):
+    """libnccl2 2.30.4 exists in the CUDA repository only as +cuda13.2 and +cuda12.9 (upstream-facts #13)."""
+    edit(catalog_copy, "nvidia-base.yaml", {"components.nccl": {"version": "2.30.4-1+cuda13.0"}})
+    problem, dev = errors_for(catalog_copy, "nca100-infer", "components.nccl.version")
+    assert "libnccl2 2.30.4" in problem.message and "libnccl-dev 2.30.4" in dev.message
+    assert "2.30.4-1+cuda13.2" in problem.message and "2.30.4-1+cuda12.9" in problem.message
+    assert "upstream-facts.md" in problem.message  # the record's source
+
+
+def test_a_pin_the_base_carries_is_accepted(catalog_copy):
+    """ubuntu-hpc 2204 carries libnccl2 2.30.4-1+cuda13.0, built from source and held (azhpc install_nccl.sh)."""
+    edit(catalog_copy, "nvidia-train.yaml", {"components.nccl": {"version": "2.30.4-1+cuda13.0"}})
+    assert errors_for(catalog_copy, "ndh100-train", "components.nccl") == []
+
+
+def test_doca_ofed_is_pinned_at_the_meta_package_version_the_repository_carries():
+    """doca-ofed 3.2.1 is 3.2.1-044000 in the DOCA repository (upstream-facts #14), not 3.2.1-1."""
+    from builder.catalog.loader import load_catalog
+    from builder.stack import resolve
+
+    stack = resolve(load_catalog(REPO / "images"), "ndh100-train")
+    assert [p.version for p in stack.packages["doca_ofed"]] == ["3.2.1-044000"]
+
+
+def test_the_shipped_catalog_has_no_pin_the_records_contradict():
+    found = [p for p in problems(REPO / "images") if p.severity == "error" and "carries" in p.message]
+    assert found == []
