@@ -52,3 +52,11 @@ def test_validate_refuses_a_placeholder_checksum(run_cli, catalog_copy):
                                           "components.node_exporter.download.source": "somewhere"})
     result = run_cli("--catalog", str(catalog_copy), "validate", "cpu-infer")
     assert result.code == 2 and "placeholder" in result.stdout + result.stderr
+
+
+def test_nc48ads_a100_v4_all_reduce_floor_is_azure_health_checks_value():
+    """AzNHC checks NCCL all-reduce >= 193.0 GB/s at 16G on NC48ads_A100_v4 (conf/nc48ads_a100_v4.conf:42
+    @0e0a1ac26a64); the size had no floor, so the hardware suite checked nothing there."""
+    from builder.catalog.loader import load_catalog
+
+    assert load_catalog(REPO / "images").skus["Standard_NC48ads_A100_v4"].allreduce_busbw_gbps == 193
