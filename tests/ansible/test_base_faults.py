@@ -1,0 +1,60 @@
+"""Faults a real base shows and a bare Debian root hid (../shared/reference/upstream-facts.md), reproduced by
+converging onto a tree that carries what the base carries (builder/data/bases), with the image's Ubuntu facts."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder.stack.bases import profile_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+
+def _install_standins(root: Path, packages: list[tuple[str, str]], work: Path) -> None:
+    """Empty stand-in .debs for what the base carries, installed with dpkg inside the tree."""
+    from builder.standin import build_deb
+
+    work.mkdir(parents=True, exist_ok=True)
+    debs = []
+    for name, version in packages:
+        debs.append(build_deb(name, version, {"description": f"base profile stand-in for {name}"}, work))
+    inside = root / "tmp" / "base-debs"
+    inside.mkdir(parents=True, exist_ok=True)
+    for deb in debs:
+        (inside / deb.name).write_bytes(deb.read_bytes())
+    subprocess.run(["chroot", str(root), "dpkg", "-i", *[f"/tmp/base-debs/{d.name}" for d in debs]], check=True,
+                   capture_output=True)
+    subprocess.run(["rm", "-rf", str(inside)], check=True)
+
+
+def test_kernel_hold_on_ubuntu_hpc_holds_what_the_base_carries(ansible_catalog, debian12_base, tmp_path):
+    """#6: ubuntu-hpc purges linux-azure / linux-image-azure and keeps linux-azure-lts-22.04; holding
+    linux-image-azure there fails ("Failed to find package"). The common role holds the kernel meta packages the
+    tree has."""
+    from builder.converge import converge
+    from builder.render import write_render
+    from builder.rootfs import copy_tree, remove_tree
+
+    profile = profile_for("microsoft-dsvm", "ubuntu-hpc", "2204")
+    assert profile is not None
+    kept = [p["name"] for p in profile.data["kernel"]["packages"]]
+    purged = [p["name"] for p in profile.data["kernel"]["absent"]]
+    assert "linux-azure-lts-22.04" in kept and "linux-image-azure" in purged
+    root = tmp_path / "rootfs"
+    copy_tree(debian12_base, root)
+    try:
+        # the base records no exact version for the meta package (version: null): the stand-in's is test data
+        _install_standins(root, [(name, "5.15.0.1000+standin") for name in kept], tmp_path / "debs")
+        vars_file = write_render(ansible_catalog, "ndh100-train", "local", tmp_path / "render", "upstream",
+                                 os_override="ubuntu2204", image_version="2026.1201.1", commit="0" * 40)[0]
+        result = converge(root, vars_file, log=tmp_path / "converge.log", tags=["base"])
+        log = (tmp_path / "converge.log").read_text()
+        assert result.failed == 0, log[-3000:]
+        held = subprocess.run(["chroot", str(root), "apt-mark", "showhold"], capture_output=True, text=True,
+                              check=True).stdout.split()
+        assert set(kept) <= set(held) and not set(purged) & set(held)
+    finally:
+        remove_tree(root)
