@@ -58,3 +58,35 @@ def test_kernel_hold_on_ubuntu_hpc_holds_what_the_base_carries(ansible_catalog, 
         assert set(kept) <= set(held) and not set(purged) & set(held)
     finally:
         remove_tree(root)
+
+
+def test_feed_reuses_the_cuda_source_the_base_carries(ansible_catalog, standin_feed, debian12_base, tmp_path):
+    """#7: ubuntu-hpc carries the CUDA repository as cuda-keyring writes it (signed-by
+    /usr/share/keyrings/cuda-archive-keyring.gpg); a second source for the same URI with another keyring stops apt
+    ("Conflicting values set for option Signed-By"). The roles reuse the source the tree already has."""
+    from builder.converge import converge
+    from builder.render import write_render
+    from builder.rootfs import copy_tree, remove_tree
+
+    profile = profile_for("microsoft-dsvm", "ubuntu-hpc", "2204")
+    [cuda] = [s for s in profile.data["apt_sources"] if s["path"].endswith("cuda-ubuntu2204-x86_64.list")]
+    root = tmp_path / "rootfs"
+    copy_tree(debian12_base, root)
+    try:
+        vars_file = write_render(ansible_catalog, "ndh100-train", "local", tmp_path / "render", standin_feed,
+                                 os_override="ubuntu2204", image_version="2026.1201.1", commit="0" * 40)[0]
+        import yaml
+
+        url = yaml.safe_load(vars_file.read_text())["builder_feeds"]["cuda"]["url"]
+        # the base's source and keyring, at the URI this rehearsal serves the CUDA repository from
+        keyring = root / cuda["signed_by"].lstrip("/")
+        keyring.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(keyring), str(standin_feed.keyring)], check=True,
+                       capture_output=True)
+        (root / cuda["path"].lstrip("/")).write_text(f"deb [signed-by={cuda['signed_by']}] {url} /\n")
+        result = converge(root, vars_file, log=tmp_path / "converge.log", tags=["base", "gpu"])
+        assert result.failed == 0, (tmp_path / "converge.log").read_text()[-3000:]
+        sources = sorted(p.name for p in (root / "etc/apt/sources.list.d").iterdir())
+        assert "cuda-ubuntu2204-x86_64.list" in sources and "builder-cuda.sources" not in sources
+    finally:
+        remove_tree(root)
