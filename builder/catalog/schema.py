@@ -298,6 +298,9 @@ class Sku(Strict):
     nvswitch: bool = False
     infiniband: InfiniBand | None = None
     allreduce_busbw_gbps: float | None = None
+    # Azure's NCCL topology family of the size: its file is /opt/microsoft/<family>-topo.xml where the image
+    # carries it (ubuntu-hpc does; Azure/azhpc-images components/setup_sku_customizations.sh:27-36@67a1b094eeed).
+    topology_family: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")] | None = None
     accelerated_networking: bool = True
     local_nvme_disks: Annotated[int, Field(ge=0)] = 0
 

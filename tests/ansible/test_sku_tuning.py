@@ -82,3 +82,28 @@ def test_other_size_has_nothing_to_tune(tuning, capsys):
     sys.argv = ["builder-sku-tuning", "Standard_F2s_v2"]  # restored by the fixture's monkeypatch
     assert tuning.main() == 0
     assert "nothing to tune" in capsys.readouterr().out and not Path(tuning.NCCL_CONF).exists()
+
+
+def test_topology_file_is_azures_family_file(tuning, tmp_path, capsys):
+    """#10: Azure's topology files are /opt/microsoft/<family>-topo.xml (ND H100/H200 v5: ndv5; Azure/azhpc-images
+    components/setup_sku_customizations.sh:27-36 and customizations/ndv5.sh@67a1b094eeed). The script looked for
+    <dir>/<vm size>/topo.xml, which no image has, so NCCL_TOPO_FILE was never set."""
+    topo = tmp_path / "topo"
+    topo.mkdir()
+    (topo / "ndv5-topo.xml").write_text("<system/>\n")
+    Path(tuning.CONFIG).write_text(json.dumps({
+        "imds_url": "http://127.0.0.1:9/never-asked", "topology_dir": str(topo),
+        "skus": {SIZE: {"gpu_vendor": "nvidia", "topology_family": "ndv5", "nccl": {}}}}))
+    sys.argv = ["builder-sku-tuning", SIZE]
+    assert tuning.main() == 0
+    assert f"NCCL_TOPO_FILE={topo / 'ndv5-topo.xml'}" in Path(tuning.NCCL_CONF).read_text()
+
+
+def test_target_sizes_name_azures_topology_family():
+    from builder.catalog.loader import load_catalog
+    from tests.conftest import REPO
+
+    skus = load_catalog(REPO / "images").skus
+    assert skus["Standard_ND96isr_H100_v5"].topology_family == "ndv5"
+    assert skus["Standard_ND96isr_H200_v5"].topology_family == "ndv5"
+    assert skus["Standard_NC96ads_A100_v4"].topology_family == "ncv4"
