@@ -156,6 +156,13 @@ class DownloadedTool(Strict):
     download: Download
 
 
+class Pyxis(DownloadedTool):
+    """``slurm``: the Slurm release (major.minor) the clusters that run this image deploy. Pyxis must be compiled
+    against that release (NVIDIA/pyxis README); the image loads it ``required`` only when it was."""
+
+    slurm: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+$")] | None = None
+
+
 class Hpcx(Strict):
     """``cuda``: the CUDA major the build is for (x86_64 builds all name one); ``doca_ofed``: the DOCA-OFED
     release of a ``doca_ofed`` build, or None for an ``mlnx_ofed`` build."""
@@ -181,7 +188,7 @@ class Components(Strict):
     dcgm_exporter: DownloadedTool | None = None
     node_exporter: DownloadedTool | None = None
     enroot: FabricManager | None = None
-    pyxis: DownloadedTool | None = None
+    pyxis: Pyxis | None = None
     rocm: FabricManager | None = None
     rccl: FabricManager | None = None
 

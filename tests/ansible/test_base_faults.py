@@ -90,3 +90,19 @@ def test_feed_reuses_the_cuda_source_the_base_carries(ansible_catalog, standin_f
         assert "cuda-ubuntu2204-x86_64.list" in sources and "builder-cuda.sources" not in sources
     finally:
         remove_tree(root)
+
+
+def _plugstack(root: Path) -> list[str]:
+    folder = root / "etc/slurm/plugstack.conf.d"
+    return [line for f in sorted(folder.glob("*.conf")) for line in f.read_text().splitlines()]
+
+
+def test_pyxis_is_optional_unless_built_for_the_clusters_slurm(converged_rootfs):
+    """#20: "Since Slurm 21.08, pyxis must be compiled against the release of Slurm that is going to be deployed"
+    (NVIDIA/pyxis README); with `required` in plugstack a mismatch breaks every srun. The image builds Pyxis
+    against the distribution's libslurm-dev; the catalog names no cluster release for ndh100-train, so the
+    plugin is loaded `optional` and the file says what it was built against."""
+    lines = _plugstack(converged_rootfs("ndh100-train"))
+    entries = [line for line in lines if "spank_pyxis.so" in line and not line.startswith("#")]
+    assert entries and all(line.split()[0] == "optional" for line in entries), lines
+    assert any(line.startswith("# built against Slurm ") for line in lines), lines
