@@ -106,3 +106,50 @@ def test_pyxis_is_optional_unless_built_for_the_clusters_slurm(converged_rootfs)
     entries = [line for line in lines if "spank_pyxis.so" in line and not line.startswith("#")]
     assert entries and all(line.split()[0] == "optional" for line in entries), lines
     assert any(line.startswith("# built against Slurm ") for line in lines), lines
+
+
+def test_hpcx_module_loads_hpcxs_own_modulefile(converged_rootfs):
+    """#19: HPC-X is used through its own modulefile (exports OPAL_PREFIX and the UCX/UCC/HCOLL/SHARP paths;
+    Azure/azhpc-images install_mpis.sh:34-35,158-183); a hand-written PATH/LD_LIBRARY_PATH module is not enough."""
+    root = converged_rootfs("ndh100-train")
+    [module] = (root / "usr/share/modules/modulefiles/mpi").glob("hpcx-v*")
+    text = module.read_text()
+    loaded = [line.split()[-1] for line in text.splitlines() if line.startswith("module load ")]
+    assert loaded and loaded[0].endswith("/modulefiles/hpcx"), text
+    assert (root / loaded[0].lstrip("/")).is_file()
+    assert "prepend-path PATH" not in text
+
+
+def test_hpcx_the_base_carries_is_used_not_copied_again(ansible_catalog, standin_feed, debian12_base, tmp_path):
+    """#19: ubuntu-hpc carries HPC-X 2.25.1 under /opt/<tarball name> (builder/data/bases); a second copy costs
+    1-2 GB. The mpi role uses the base's tree when it is the same build."""
+    import tarfile
+
+    from builder.converge import converge
+    from builder.render import write_render
+    from builder.rootfs import copy_tree, remove_tree
+
+    profile = profile_for("microsoft-dsvm", "ubuntu-hpc", "2204")
+    [tree] = [t for t in profile.data["trees"] if t.get("component") == "hpcx"]
+    root = tmp_path / "rootfs"
+    copy_tree(debian12_base, root)
+    try:
+        vars_file = write_render(ansible_catalog, "ndh100-train", "local", tmp_path / "render", standin_feed,
+                                 os_override="ubuntu2204", image_version="2026.1201.1", commit="0" * 40)[0]
+        import yaml
+
+        download = yaml.safe_load(vars_file.read_text())["builder_downloads"]["hpcx"]
+        assert Path(tree["path"]).name == download["filename"].removesuffix(".tbz")
+        # the base's copy: the same build's files (the stand-in tarball) at the base's path
+        with tarfile.open(download["url"].removeprefix("file://")) as archive:
+            archive.extractall(tmp_path / "hpcx", filter="data")
+        [top] = (tmp_path / "hpcx").iterdir()
+        copy_tree(top, root / tree["path"].lstrip("/"))
+        result = converge(root, vars_file, log=tmp_path / "converge.log", tags=["base", "fabric"])
+        assert result.failed == 0, (tmp_path / "converge.log").read_text()[-3000:]
+        copies = sorted(p.name for p in (root / "opt").iterdir() if p.name.startswith("hpcx") and not p.is_symlink())
+        assert copies == [Path(tree["path"]).name]
+        assert (root / "opt/hpcx").resolve() == (root / tree["path"].lstrip("/")).resolve() or \
+            str((root / "opt/hpcx").readlink()) == tree["path"]
+    finally:
+        remove_tree(root)

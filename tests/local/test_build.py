@@ -93,9 +93,9 @@ def test_full_build_exports_a_booted_disk_sbom_and_manifest(full_build, builder_
     assert data["boot_test"]["ok"] is True
     assert data["artifacts"]["disk"]["bytes"] == vhd.stat().st_size
     from builder.catalog.loader import load_catalog
-    from builder.plan import component_versions
+    from builder.stack import resolve
 
-    assert data["components"] == component_versions(load_catalog(REPO / "images").model(IMAGE))
+    assert data["components"] == resolve(load_catalog(REPO / "images"), IMAGE).versions
     bom = json.loads(sbom.read_text())
     names = {c["name"] for c in bom["components"]}
     assert data["sbom_packages"] > 100 and {"waagent", "systemd"} <= names
