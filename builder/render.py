@@ -47,6 +47,9 @@ def ansible_vars(catalog: Catalog, image_name: str, target: str = "local", feed:
         check_feed(feed)
         base, feed_name = feed, feed
     commit = commit or git_commit()
+    feeds = stack.feeds(base, os_name)
+    if overrides is not None:  # the stand-in feed: its own .debs, checked against their own checksums
+        _standin_deb_checksums(feeds, feed if not isinstance(feed, str) else standin)
     return {
         "builder_image": stack.image,
         "builder_image_version": image_version,
@@ -65,13 +68,25 @@ def ansible_vars(catalog: Catalog, image_name: str, target: str = "local", feed:
         "builder_gpu_vendor": stack.gpu_vendor,
         "package_feed": feed_name,
         "package_feed_base": base,
-        "builder_feeds": stack.feeds(base, os_name),
+        "builder_feeds": feeds,
         "builder_downloads": stack.downloads(base, overrides),
         "builder_layers": {layer.name: list(layer.roles) for layer in LAYERS},
         "builder_final_roles": list(FINAL_ROLES),
         "builder_image_manifest": stack.manifest(version=image_version, git_commit=commit, os_name=os_name,
                                                  target=target, package_feed=feed_name),
     }
+
+
+def _standin_deb_checksums(feeds: dict[str, Any], standin: Feed) -> None:
+    from builder.hashing import sha256_file
+    from builder.stack.feeds import STANDIN_SOURCE
+
+    for spec in feeds.values():
+        if spec.get("kind") != "deb":
+            continue
+        for name, url in spec["debs"].items():
+            local = standin.root / url.removeprefix(standin.url).lstrip("/")
+            spec["checksums"][name] = {"sha256": sha256_file(local), "source": STANDIN_SOURCE}
 
 
 def write_render(catalog: Catalog, image_name: str, target: str, out_dir: Path, feed: str | Feed = "upstream",

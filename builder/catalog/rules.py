@@ -318,8 +318,10 @@ def _pins_recorded(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Proble
     unconfirmed = []
     for component, group in from_image(m).packages.items():
         for pkg in group:
-            if pkg.feed == "enroot":
-                continue  # release .deb files, no repository index (builder/data/feeds/extras.yaml)
+            if pkg.feed == "enroot":  # release .deb files: no index, each needs its own recorded sha256
+                if not (m.components.enroot and pkg.name in m.components.enroot.debs):
+                    unconfirmed.append(f"{pkg.name}={pkg.version} (.deb sha256: none published)")
+                continue
             found = for_package(pkg.feed, m.os.value, pkg.name)
             if any(r.version == pkg.version for r in found):
                 continue

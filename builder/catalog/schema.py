@@ -156,6 +156,19 @@ class DownloadedTool(Strict):
     download: Download
 
 
+class Checksum(Strict):
+    sha256: Sha256
+    source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class Enroot(Strict):
+    """``debs``: the release ``.deb`` files' checksums (package name -> sha256 and where it was read). NVIDIA
+    publishes none; without them an upstream build refuses to install the files unverified."""
+
+    version: Version
+    debs: dict[str, Checksum] = Field(default_factory=dict)
+
+
 class Pyxis(DownloadedTool):
     """``slurm``: the Slurm release (major.minor) the clusters that run this image deploy. Pyxis must be compiled
     against that release (NVIDIA/pyxis README); the image loads it ``required`` only when it was."""
@@ -187,7 +200,7 @@ class Components(Strict):
     dcgm: Pinned | None = None
     dcgm_exporter: DownloadedTool | None = None
     node_exporter: DownloadedTool | None = None
-    enroot: FabricManager | None = None
+    enroot: Enroot | None = None
     pyxis: Pyxis | None = None
     rocm: FabricManager | None = None
     rccl: FabricManager | None = None

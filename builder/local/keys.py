@@ -100,6 +100,9 @@ def feed_neutral(variables: dict[str, Any]) -> dict[str, Any]:
             # A stand-in tarball is made from the generator (in the token) and the component's pin (in the
             # layer's components); its checksum differs between feed builds (archive timestamps).
             download.pop("sha256", None)
+        for feed in neutral.get("builder_feeds", {}).values():
+            for checksum in (feed.get("checksums") or {}).values():  # stand-in release .debs, likewise
+                checksum.pop("sha256", None)
     else:
         neutral["package_feed_base"] = base
     return neutral

@@ -87,10 +87,15 @@ def apt_feeds(components: dict[str, Any], packages: dict[str, list[Package]], os
     feeds: dict[str, Any] = {}
     for name in sorted(used):
         if name == "enroot":
+            recorded = components.get("enroot", {}).get("debs") or {}
             feeds[name] = {"kind": "deb", "debs": {
                 p.name: mirror_url(ENROOT_DEB.format(upstream=p.version.split("-")[0], name=p.name,
                                                      version=p.version), base)
-                for p in packages["enroot"]}}
+                for p in packages["enroot"]},
+                # .debs are release assets, not a signed repository: each is checked against its sha256
+                "checksums": {p.name: {"sha256": (recorded.get(p.name) or {}).get("sha256"),
+                                       "source": (recorded.get(p.name) or {}).get("source")}
+                              for p in packages["enroot"]}}
             continue
         spec = FEEDS[name]
         url = mirror_url(spec.repo.format(**context), base)

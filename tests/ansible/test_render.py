@@ -99,3 +99,24 @@ def test_cli_render_json_and_errors(run_cli, tmp_path):
     assert not (tmp_path / "bad" / VARS_FILE).exists()
     unknown = run_cli("render", "ndh100-trian", "--out", str(tmp_path / "u"))
     assert unknown.code == 2 and "did you mean 'ndh100-train'" in unknown.stderr
+
+
+def test_enroot_debs_are_verified_by_checksum(tmp_path):
+    """#24: Enroot's .debs are release assets, not a signed apt repository: each needs a sha256 like any download.
+    The stand-in feed records its own; NVIDIA publishes none, so an upstream render names each .deb's checksum as
+    missing (the role then refuses to install it unverified) instead of fetching it unchecked."""
+    from builder.catalog.loader import load_catalog
+    from builder.standin import ensure_feed
+    from tests.conftest import REPO
+
+    catalog = load_catalog(REPO / "images")
+    feed = ensure_feed(catalog, tmp_path.parent / "standin-cache")
+    standin = ansible_vars(catalog, "ndh100-train", feed=feed, commit="c")["builder_feeds"]["enroot"]
+    for name, url in standin["debs"].items():
+        entry = standin["checksums"][name]
+        assert len(entry["sha256"]) == 64 and entry["source"], name
+        from builder.hashing import sha256_file
+
+        assert sha256_file(Path(url.removeprefix("file://"))) == entry["sha256"]
+    upstream = ansible_vars(catalog, "ndh100-train", commit="c")["builder_feeds"]["enroot"]
+    assert upstream["checksums"] == {name: {"sha256": None, "source": None} for name in upstream["debs"]}
