@@ -342,3 +342,37 @@ def _pins_recorded(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Proble
         yield img.problem(("components",), f"no recorded fact confirms {len(unconfirmed)} pin(s) for {m.os.value}: "
                           f"{', '.join(unconfirmed[:8])}{' ...' if len(unconfirmed) > 8 else ''} (record them with "
                           "their source in builder/data/feeds, docs/recorded-feeds.md)", severity="warning")
+
+
+@rule("base-downgrade", "no pin is older than the version the base image already carries")
+def _base_downgrade(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    """A pin below what the base carries forces a downgrade on the real base (ubuntu-hpc 24.04 carries driver
+    580.173.02 and DCGM 1:4.6.0-1). Compared per package: the pinned upstream version with the profile's
+    (exact version where recorded, else its ``upstream``). Source: builder/data/bases."""
+    from debian.debian_support import Version
+
+    from builder.stack import from_image
+    from builder.stack.bases import profile_for
+    from builder.stack.records import upstream_of
+
+    market = m.base.marketplace
+    profile = profile_for(market.publisher, market.offer, market.sku) if market else None
+    if profile is None:
+        return
+    for component, group in from_image(m).packages.items():
+        for pkg in group:
+            carried = profile.package(pkg.name)
+            if not carried:
+                continue
+            if carried.get("version"):
+                older = Version(pkg.version) < Version(str(carried["version"]))
+                has = str(carried["version"])
+            elif carried.get("upstream"):
+                older = Version(upstream_of(pkg.version)) < Version(str(carried["upstream"]))
+                has = str(carried["upstream"])
+            else:
+                continue
+            if older:
+                yield img.problem(("components", component, "version"),
+                                  f"{pkg.name} {pkg.version} would downgrade the base: {market.offer}:{market.sku} "
+                                  f"carries {has} ({profile.cite(carried.get('source'))[:160]}); pin it or newer")

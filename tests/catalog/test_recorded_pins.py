@@ -41,3 +41,22 @@ def test_doca_ofed_is_pinned_at_the_meta_package_version_the_repository_carries(
 def test_the_shipped_catalog_has_no_pin_the_records_contradict():
     found = [p for p in problems(REPO / "images") if p.severity == "error" and "carries" in p.message]
     assert found == []
+
+
+def test_a_pin_below_what_the_base_carries_is_refused(catalog_copy):
+    """#8: ubuntu-hpc 24.04 carries driver 580.173.02 and DCGM 1:4.6.0-1 (builder/data/bases); pins below them force
+    downgrades (and remove the -proprietary DCGM packages)."""
+    edit(catalog_copy, "ndh200-train.yaml", {"components.nvidia_driver": {"version": "580.126.16"},
+                                            "components.fabric_manager": {"version": "580.126.16"},
+                                            "components.dcgm": {"version": "1:4.5.2-1"}})
+    found = errors_for(catalog_copy, "ndh200-train", "components")
+    messages = " ".join(p.message for p in found)
+    assert "downgrade" in messages and "580.173.02" in messages and "1:4.6.0-1" in messages
+
+
+def test_the_shipped_24_04_image_converges_to_what_its_base_carries():
+    from builder.catalog.loader import load_catalog
+
+    model = load_catalog(REPO / "images").model("ndh200-train")
+    assert model.components.nvidia_driver.version == "580.173.02"
+    assert model.components.dcgm.version == "1:4.6.0-1"
