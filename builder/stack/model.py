@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import builder.stack.feeds as feed_table
+import builder.stack.tags as T
 from builder.errors import InputError
-from builder.stack import feeds as feed_table
-from builder.stack import tags as T
 from builder.stack.components import COMPONENTS
 from builder.stack.layers import layer_of
 from builder.stack.packages import PACKAGE_TABLE, Package, packages_for
