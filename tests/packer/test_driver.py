@@ -77,7 +77,7 @@ def test_timeout_interrupts_packer(packer_path, null_template, tmp_path):
     result = driver.stream(driver.build_command(packer_path, null_template("sleep"),
                                                 variables={"pid_file": str(pid_file)}), timeout=2, cwd=tmp_path)
     assert result.timed_out and not result.ok
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 300  # far below the 600 s sleep: the timeout, not the script, ended it
     _assert_gone(int(pid_file.read_text()))
 
 
@@ -106,16 +106,21 @@ def test_interrupt_is_forwarded_and_exits_130(packer_path, null_template, tmp_pa
             break
     started = time.monotonic()
     proc.send_signal(sig)
-    rest, _ = proc.communicate(timeout=60)
+    try:
+        rest, _ = proc.communicate(timeout=300)  # margin for a loaded 2-core machine; the sleep is 600 s
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate()
+        pytest.fail("the build did not stop within 300 s of the signal:\n" + "".join(lines) + rest)
     output = "".join(lines) + rest
     assert proc.returncode == 130, output
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 300
     assert "Cancelling build after receiving interrupt" in output and "never" not in output
     _assert_gone(int(pid_file.read_text()))
 
 
 def _assert_gone(pid: int) -> None:
-    for _ in range(300):  # up to 30 s: Packer reaps the shell itself, slowly on a loaded 2-core machine
+    for _ in range(1200):  # up to 120 s: Packer reaps the shell itself, slowly on a loaded 2-core machine
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

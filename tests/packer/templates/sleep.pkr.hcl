@@ -10,6 +10,6 @@ build {
   sources = ["source.null.test"]
 
   provisioner "shell-local" {
-    inline = ["echo $$ > ${var.pid_file}", "echo started", "sleep 60", "echo never"]
+    inline = ["echo $$ > ${var.pid_file}", "echo started", "sleep 600", "echo never"]
   }
 }
