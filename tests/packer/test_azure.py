@@ -40,7 +40,8 @@ def test_dry_run_renders_and_reports_exact_commands(tmp_path, packer_path):
     assert not (out / "packer-build.log").exists()
 
 
-def test_too_old_packer_fails_before_writing(tmp_path, packer_path):
+def test_too_old_packer_fails_before_writing(tmp_path, debian_packer):
+    packer_path = debian_packer
     version = driver.find_packer("0.0.1", packer_path).version
     minimum = minimum_packer(template_dir(CATALOG))
     if driver.parse_version(version) and tuple(map(int, version.split("."))) >= tuple(map(int, minimum.split("."))):
