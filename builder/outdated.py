@@ -83,6 +83,12 @@ def _major(version: str) -> str:
     return version.split(":")[-1].split(".")[0]
 
 
+def _version(text: str):
+    from debian.debian_support import Version
+
+    return Version(text)
+
+
 def same_line(candidate: str, pinned: str) -> bool:
     """Same epoch-less major version and the same ``+`` build flavour: a release of the pinned line."""
     return _major(candidate) == _major(pinned) and _flavour(candidate) == _flavour(pinned)
@@ -152,7 +158,10 @@ def check_components(catalog: Catalog, image: Image, feed: str, report: Report,
                         report.error(image.name, f"feed {package.feed}: {cache[url]}")
                     continue
                 versions += cache[url].get(package.name, [])
-            newer = [v for v in versions if same_line(v, package.version) and deb_newer(v, package.version)]
+            pinned = max((v for v in versions if package.matches(v)), key=_version, default=package.version)
+            if "*" in pinned:  # a glob the feed carries no build of: compare with the release it names
+                pinned = pinned.replace("*", "0")
+            newer = [v for v in versions if same_line(v, pinned) and deb_newer(v, pinned)]
             if newer:
                 from debian.debian_support import Version
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from builder.errors import InputError, OperationError
-from builder.paths import STANDIN_MANIFEST
+from builder.paths import FEED_RECORDS, STANDIN_MANIFEST
 from builder.stack import resolve
 from builder.stack.feeds import OSES
 from builder.stack.packages import Package
@@ -89,8 +89,26 @@ def _files(spec: dict[str, Any], values: dict[str, str]) -> Iterator[tuple[str, 
         yield fill(path, values), fill(content, values), mode
 
 
+def standin_version(version: str) -> str:
+    """A concrete version for a pin that is an apt version glob (no record gives the real build): the revision
+    is ``0standin`` and any other ``*`` is ``0``, so the stand-in never passes for a real revision."""
+    if "*" not in version:
+        return version
+    if version.endswith("-*"):
+        version = version[:-2] + "-0standin"
+    return version.replace("*", "0")
+
+
+def _concrete(pins: dict[str, list[Package]]) -> dict[str, list[Package]]:
+    import dataclasses
+
+    return {name: [dataclasses.replace(p, version=standin_version(p.version)) for p in group]
+            for name, group in pins.items()}
+
+
 def catalog_pins(catalog: Catalog) -> tuple[dict[tuple[str, str], Package], list[tuple[str, dict, str]], list]:
-    """Every pinned package, every download, and per (os, image) the feeds the render would use."""
+    """Every pinned package (a version glob made concrete by ``standin_version``), every download, and per
+    (os, image) the feeds the render would use."""
     packages: dict[tuple[str, str], Package] = {}
     downloads: dict[str, tuple[str, dict, str]] = {}
     repos: list[tuple[dict[str, Any], dict[str, list[Package]]]] = []
@@ -98,7 +116,7 @@ def catalog_pins(catalog: Catalog) -> tuple[dict[tuple[str, str], Package], list
         if image.model is None:
             continue
         stack = resolve(catalog, image.name)
-        pins = stack.packages
+        pins = _concrete(stack.packages)
         for group in pins.values():
             for pkg in group:
                 packages[(pkg.name, pkg.version)] = pkg
@@ -106,15 +124,16 @@ def catalog_pins(catalog: Catalog) -> tuple[dict[tuple[str, str], Package], list
             if component.download:
                 downloads[component.download["url"]] = (name, component.spec, component.download["url"])
         for os_name in OSES:
-            repos.append((stack.feeds(BASE_URL, os_name), pins))
+            repos.append((os_name, stack.feeds(BASE_URL, os_name), pins))
     return packages, sorted(downloads.values(), key=lambda d: d[2]), repos
 
 
 def feed_digest(catalog: Catalog, manifest: Path = MANIFEST) -> str:
     packages, downloads, repos = catalog_pins(catalog)
+    records = [p.read_text() for p in sorted(FEED_RECORDS.glob("*.yaml"))]
     payload = json.dumps([Path(__file__).read_text(), manifest.read_text(), sorted(packages),
                           [d[2] + str(d[1]["version"]) for d in downloads],
-                          [feeds for feeds, _ in repos]], sort_keys=True, default=str)
+                          [feeds for _, feeds, _ in repos], records], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -166,10 +185,20 @@ def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> No
     pool = _mkdir(work / "debs")
     debs: dict[tuple[str, str], Path] = {}
     suites: dict[Path, dict[str, tuple[list[str], str]]] = {}  # repo folder -> suite -> (components, key path)
+    companions: dict[tuple[str, str], list[str]] = {}
+
+    def deb(name: str, version: str) -> Path:
+        if (name, version) not in debs:
+            spec = _entry(manifest["packages"], name, "package", manifest_path)
+            debs[(name, version)] = build_deb(name, version, spec, pool)
+            companions[(name, version)] = [fill(c, placeholders(name, version)) for c in spec.get("companions") or []]
+        return debs[(name, version)]
+
     for (name, version), _pkg in sorted(packages.items()):
-        spec = _entry(manifest["packages"], name, "package", manifest_path)
-        debs[(name, version)] = build_deb(name, version, spec, pool)
-    for feeds, pins in repos:
+        deb(name, version)
+        for companion in companions[(name, version)]:
+            deb(companion, version)
+    for os_name, feeds, pins in repos:
         for feed_name, feed in feeds.items():
             members = [p for group in pins.values() for p in group if p.feed == feed_name]
             if feed["kind"] == "deb":
@@ -180,8 +209,8 @@ def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> No
                 continue
             repo = _mkdir(root / _rel(feed["url"]))
             dest = _mkdir(repo / ("." if feed["suite"] == "/" else "pool/main"))
-            for pkg in members:
-                shutil.copy(debs[(pkg.name, pkg.version)], dest)
+            for name, version in _with_neighbours(feed_name, os_name, members, companions):
+                shutil.copy(deb(name, version), dest)
             suites.setdefault(repo, {})[feed["suite"]] = (feed["components"], _rel(feed["key_url"]))
     public = ensure_key(gnupg)
     for repo, per_suite in sorted(suites.items()):
@@ -200,6 +229,20 @@ def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> No
         build_tarball(target, entry, placeholders(name, str(spec["version"])))
         tarballs[url] = (name, rel, hashlib.sha256(target.read_bytes()).hexdigest())
     (work / "feed.json").write_text(json.dumps({"downloads": tarballs, "packages": len(debs)}, indent=2))
+
+
+def _with_neighbours(feed: str, os_name: str, members: list[Package],
+                     companions: dict[tuple[str, str], list[str]]) -> list[tuple[str, str]]:
+    """The pins of one repository, their companions, and every other version the recorded repository facts
+    (builder/data/feeds) list for those names on ``os_name``: as in the real repository, newer builds sit beside
+    the pinned ones, so an unpinned name or a pin apt has not read yet pulls the newest."""
+    from builder.stack.records import for_package
+
+    wanted = {(p.name, p.version) for p in members}
+    wanted |= {(c, p.version) for p in members for c in companions.get((p.name, p.version), [])}
+    for name in sorted({n for n, _ in wanted}):
+        wanted |= {(name, r.version) for r in for_package(feed, os_name, name) if r.os == os_name}
+    return sorted(wanted)
 
 
 def _rel(url: str) -> str:

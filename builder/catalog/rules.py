@@ -323,12 +323,12 @@ def _pins_recorded(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Proble
                     unconfirmed.append(f"{pkg.name}={pkg.version} (.deb sha256: none published)")
                 continue
             found = for_package(pkg.feed, m.os.value, pkg.name)
-            if any(r.version == pkg.version for r in found):
+            if pkg.exact and any(r.version == pkg.version for r in found):
                 continue
             carried = profile.package(pkg.name) if profile else None
-            if carried and carried.get("version") == pkg.version:
+            if carried and carried.get("version") and pkg.matches(str(carried["version"])):
                 continue
-            others = [r for r in found if r.upstream == upstream_of(pkg.version)]
+            others = [] if not pkg.exact else [r for r in found if r.upstream == upstream_of(pkg.version)]
             if others:
                 versions = ", ".join(r.version for r in others)
                 where = f"; the base {market.offer}:{market.sku} does not carry it either" if profile else ""
@@ -364,12 +364,12 @@ def _base_downgrade(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Probl
             carried = profile.package(pkg.name)
             if not carried:
                 continue
-            if carried.get("version"):
+            if carried.get("version") and pkg.exact:
                 older = Version(pkg.version) < Version(str(carried["version"]))
                 has = str(carried["version"])
-            elif carried.get("upstream"):
-                older = Version(upstream_of(pkg.version)) < Version(str(carried["upstream"]))
-                has = str(carried["upstream"])
+            elif carried.get("upstream") or carried.get("version"):
+                has = str(carried.get("upstream") or upstream_of(str(carried["version"])))
+                older = Version(upstream_of(pkg.version).replace("*", "0")) < Version(has)
             else:
                 continue
             if older:

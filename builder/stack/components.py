@@ -25,7 +25,8 @@ _ROCM = "static/test_rocm.py"
 
 COMPONENTS: dict[str, ComponentInfo] = {
     "nvidia_driver": ComponentInfo("nvidia_driver", "nvidia-persistenced.service",
-                                   (f"{_GPU}::test_nouveau_blacklisted", f"{_GPU}::test_peermem_at_boot")),
+                                   (f"{_GPU}::test_nouveau_blacklisted", f"{_GPU}::test_peermem_at_boot",
+                                    "static/test_packages.py::test_driver_branch_packages_are_the_pinned_release")),
     "fabric_manager": ComponentInfo("fabric_manager", "nvidia-fabricmanager.service",
                                     ("static/test_packages.py::test_fabric_manager_matches_driver",)),
     "cuda": ComponentInfo("cuda", None, (f"{_GPU}::test_cuda_home", f"{_GPU}::test_cuda_profile",

@@ -12,6 +12,7 @@ from builder.errors import InputError
 from builder.stack.components import COMPONENTS
 from builder.stack.layers import layer_of
 from builder.stack.packages import PACKAGE_TABLE, Package, packages_for
+from builder.stack.records import exact_versions
 
 if TYPE_CHECKING:
     from builder.catalog.loader import Catalog
@@ -128,7 +129,7 @@ class Stack:
 def from_image(image: Image, skus: dict[str, dict[str, Any]] | None = None) -> Stack:
     """The stack of a resolved catalog ``Image`` (``skus``: facts of its target SKUs, when known)."""
     specs = image.components.model_dump(mode="json", exclude_none=True)
-    pinned = packages_for(specs)
+    pinned = exact_versions(packages_for(specs), image.os.value)
     components = {name: Component(name, str(spec["version"]), spec, tuple(pinned.get(name, ())))
                   for name, spec in specs.items()}
     return Stack(image=image.name, os=image.os.value, kind=image.kind.value, purpose=image.purpose.value,

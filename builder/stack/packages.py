@@ -2,25 +2,59 @@
 
 One table serves the Ansible variables (install and hold) and the verification suite (present, pinned,
 held), so a package name or version pattern is written once. Versions derive from the catalog pins.
+
+Where the catalog pins only the upstream version, the Debian revision is not made up: the table gives an apt
+version glob (``580.126.16-*``: any build of exactly that release, as NVIDIA's pinning package and apt-get
+accept), and ``builder.stack.records.exact_versions`` replaces it by the one version the recorded repository
+facts carry for the image's OS (``580.126.16-1ubuntu1``), with the record's source.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Package:
-    """An apt package pinned to an exact version, and the apt feed that serves it."""
+    """An apt package pinned to one release, and the apt feed that serves it.
+
+    ``version``: an exact apt version, or an apt version glob (``*``) where no record gives the exact string;
+    ``source``: where an exact version string comes from ("" when the catalog pins it itself, or it is a glob).
+    """
 
     name: str
     version: str
     feed: str
     hold: bool = True
+    source: str = ""
+
+    @property
+    def exact(self) -> bool:
+        return "*" not in self.version
+
+    def matches(self, version: str) -> bool:
+        """Whether an installed or offered ``version`` is this pin."""
+        return fnmatch.fnmatchcase(version, self.version)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "feed": self.feed, "hold": self.hold}
+        return {"name": self.name, "version": self.version, "feed": self.feed, "hold": self.hold,
+                "pattern": "^" + _regex(f"{self.name}={self.version}") + "$", "source": self.source}
+
+
+def _regex(glob: str) -> str:
+    """An apt version glob as a regular expression (only ``*`` is special), for Ansible's ``match`` test."""
+    import re
+
+    return ".*".join(re.escape(part) for part in glob.split("*"))
+
+
+def rocm_digits(version: str) -> str:
+    """ROCm's build number in its packages' versions: ``6.4.4`` -> ``60404`` (the jammy/noble scheme
+    ``<component>.<rocm digits>-<build>~22.04``, builder/data/feeds/rocm-ubuntu2204.yaml S2)."""
+    major, minor, patch = [*str(version).split("."), "0", "0"][:3]
+    return f"{int(major)}{int(minor):02d}{int(patch):02d}"
 
 
 def _cuda_parts(components: dict[str, Any]) -> tuple[str, str]:
@@ -32,28 +66,29 @@ def _cuda_parts(components: dict[str, Any]) -> tuple[str, str]:
 def _driver(c: dict[str, Any]) -> list[Package]:
     drv = c["nvidia_driver"]
     version = drv["version"]
-    pinning = Package(f"nvidia-driver-pinning-{version}", f"{version}-1", "cuda")
+    # The pinning package names its release; public records disagree on its revision (upstream-facts.md #11).
+    pinning = Package(f"nvidia-driver-pinning-{version}", f"{version}-*", "cuda")
     if drv.get("flavor", "open") == "open":
-        return [pinning, Package("nvidia-open", f"{version}-1", "cuda")]
-    return [pinning, Package("cuda-drivers", f"{version}-1", "cuda")]
+        return [pinning, Package("nvidia-open", f"{version}-*", "cuda")]
+    return [pinning, Package("cuda-drivers", f"{version}-*", "cuda")]
 
 
 def _fabric_manager(c: dict[str, Any]) -> list[Package]:
     version = c["fabric_manager"]["version"]
     branch = int(version.split(".")[0])
     name = "nvidia-fabricmanager" if branch >= 580 else f"nvidia-fabricmanager-{branch}"
-    return [Package(name, f"{version}-1", "cuda")]
+    return [Package(name, f"{version}-*", "cuda")]
 
 
 def _cuda(c: dict[str, Any]) -> list[Package]:
     major, minor = _cuda_parts(c)
-    return [Package(f"cuda-toolkit-{major}-{minor}", f"{c['cuda']['version']}-1", "cuda")]
+    return [Package(f"cuda-toolkit-{major}-{minor}", f"{c['cuda']['version']}-*", "cuda")]
 
 
 def _cudnn(c: dict[str, Any]) -> list[Package]:
     cudnn = c["cudnn"]
     major = str(cudnn["cuda"]).split(".")[0]
-    version = f"{cudnn['version']}-1"
+    version = f"{cudnn['version']}-*"
     return [
         Package(f"libcudnn9-cuda-{major}", version, "cuda"),
         Package(f"libcudnn9-dev-cuda-{major}", version, "cuda"),
@@ -84,21 +119,25 @@ def _dcgm(c: dict[str, Any]) -> list[Package]:
 
 def _doca_ofed(c: dict[str, Any]) -> list[Package]:
     doca = c["doca_ofed"]
-    return [Package("doca-ofed", doca.get("package_version") or f"{doca['version']}-1", "doca")]
+    return [Package("doca-ofed", doca.get("package_version") or f"{doca['version']}-*", "doca")]
 
 
 def _enroot(c: dict[str, Any]) -> list[Package]:
+    # Release asset names enroot_4.1.2-1_amd64.deb / enroot+caps_4.1.2-1_amd64.deb (upstream-facts.md #16).
     version = f"{c['enroot']['version']}-1"
     return [Package("enroot", version, "enroot"), Package("enroot+caps", version, "enroot")]
 
 
 def _rocm(c: dict[str, Any]) -> list[Package]:
-    version = c["rocm"]["version"]
-    return [Package("amdgpu-dkms", f"{version}-1", "amdgpu"), Package("rocm", f"{version}-1", "rocm")]
+    version = str(c["rocm"]["version"])
+    digits = rocm_digits(version)
+    # amdgpu-dkms carries the kernel driver's own version: 1:<driver>.<rocm digits>-<build>.<os> (amdgpu records S1).
+    return [Package("amdgpu-dkms", f"1:*.{digits}-*", "amdgpu"), Package("rocm", f"{version}.{digits}-*", "rocm")]
 
 
 def _rccl(c: dict[str, Any]) -> list[Package]:
-    return [Package("rccl", f"{c['rccl']['version']}-1", "rocm")]
+    digits = rocm_digits(str(c["rocm"]["version"])) if c.get("rocm") else "*"
+    return [Package("rccl", f"{c['rccl']['version']}.{digits}-*", "rocm")]
 
 
 PACKAGE_TABLE = {

@@ -64,3 +64,21 @@ def all_records(root: Path = FEED_RECORDS) -> tuple[Record, ...]:
 def for_package(feed: str, os_name: str, name: str, root: Path = FEED_RECORDS) -> list[Record]:
     """Records of ``name`` in ``feed`` for ``os_name`` (and the feed's OS-independent repository)."""
     return [r for r in all_records(root) if r.feed == feed and r.os in (os_name, "any") and r.name == name]
+
+
+def exact_versions(packages: dict[str, list[Any]], os_name: str, root: Path = FEED_RECORDS) -> dict[str, list[Any]]:
+    """Replace each version glob by the one recorded version of that release for ``os_name`` (with its source);
+    a glob no record (or more than one) matches stays a glob: apt picks the build the repository has."""
+    import dataclasses
+
+    resolved: dict[str, list[Any]] = {}
+    for component, group in packages.items():
+        resolved[component] = []
+        for pkg in group:
+            if not pkg.exact:
+                found = sorted({(r.version, r.source) for r in for_package(pkg.feed, os_name, pkg.name, root)
+                                if pkg.matches(r.version)})
+                if len(found) == 1:
+                    pkg = dataclasses.replace(pkg, version=found[0][0], source=found[0][1])
+            resolved[component].append(pkg)
+    return resolved

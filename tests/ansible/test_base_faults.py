@@ -92,6 +92,33 @@ def test_feed_reuses_the_cuda_source_the_base_carries(ansible_catalog, standin_f
         remove_tree(root)
 
 
+def test_driver_pinning_package_is_read_before_the_driver_is_installed(ansible_catalog, standin_feed,
+                                                                       debian12_base, tmp_path):
+    """#12: nvidia-open depends >= on the versioned driver and apt reads preferences once per run, so installing
+    the pinning package in the same run as the driver takes the newest build of the branch the feed carries
+    (here 580.173.02, which the feed carries for ndh200-train, beside the pinned 580.126.16-1ubuntu1). The role
+    installs the pinning package in its own run first."""
+    from builder.converge import converge
+    from builder.render import write_render
+    from builder.rootfs import copy_tree, remove_tree
+
+    root = tmp_path / "rootfs"
+    copy_tree(debian12_base, root)
+    try:
+        vars_file = write_render(ansible_catalog, "ndh100-train", "local", tmp_path / "render", standin_feed,
+                                 os_override="ubuntu2204", image_version="2026.1201.1", commit="0" * 40)[0]
+        result = converge(root, vars_file, log=tmp_path / "converge.log", tags=["base", "gpu"])
+        assert result.failed == 0, (tmp_path / "converge.log").read_text()[-3000:]
+        index = standin_feed.root / "developer.download.nvidia.com/compute/cuda/repos/ubuntu2204/x86_64/Packages"
+        offered = [s for s in index.read_text().split("\n\n") if "Package: nvidia-driver-580-open\n" in s]
+        assert any("Version: 580.173.02" in s for s in offered), "without a newer build this test means nothing"
+        installed = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f=${Version}",
+                                    "nvidia-driver-580-open"], capture_output=True, text=True, check=True).stdout
+        assert installed == "580.126.16-1ubuntu1"
+    finally:
+        remove_tree(root)
+
+
 def _plugstack(root: Path) -> list[str]:
     folder = root / "etc/slurm/plugstack.conf.d"
     return [line for f in sorted(folder.glob("*.conf")) for line in f.read_text().splitlines()]

@@ -13,6 +13,7 @@ from builder.errors import InputError
 from builder.render import VARS_FILE, ansible_vars, write_render
 from builder.stack.feeds import FEEDS, mirror_url
 from builder.stack.packages import packages_for
+from builder.stack.records import exact_versions
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -27,8 +28,12 @@ def test_packages_and_components_come_from_the_catalog(catalog):
     model = catalog.model("ndh100-train")
     comps = model.components.model_dump(mode="json", exclude_none=True)
     assert data["builder_components"] == comps
-    expected = {k: [p.as_dict() for p in v] for k, v in packages_for(comps).items()}
+    expected = {k: [p.as_dict() for p in v] for k, v in exact_versions(packages_for(comps), model.os.value).items()}
     assert data["builder_packages"] == expected
+    driver = {p["name"]: p for p in data["builder_packages"]["nvidia_driver"]}
+    # The revision comes from the records for Ubuntu 22.04, never made up; the pinning package's is disputed.
+    assert driver["nvidia-open"]["version"] == "580.126.16-1ubuntu1" and "item 11" in driver["nvidia-open"]["source"]
+    assert driver["nvidia-driver-pinning-580.126.16"]["version"] == "580.126.16-*"
     assert data["builder_os"] == model.os.value
     assert data["builder_has_nvswitch"] is True and data["builder_has_infiniband"] is True
     assert data["builder_gpu_vendor"] == "nvidia"

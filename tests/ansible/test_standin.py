@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from builder.render import ansible_vars
-from builder.stack.packages import packages_for
-from builder.standin import catalog_pins, feed_digest, repositories
+from builder.stack import resolve
+from builder.standin import catalog_pins, feed_digest, repositories, standin_version
 
 pytestmark = pytest.mark.usefixtures("standin_feed")
 
@@ -32,10 +32,10 @@ def test_every_pinned_package_is_a_real_deb(ansible_catalog, standin_feed):
     debs = all_debs(standin_feed)
     assert set(pins) <= set(debs)
     assert standin_feed.packages == len(pins)
-    model = ansible_catalog.model("ndh100-train")
-    for group in packages_for(model.components.model_dump(exclude_none=True)).values():
+    for group in resolve(ansible_catalog, "ndh100-train").packages.values():
         for package in group:
-            assert (package.name, package.version) in debs
+            assert (package.name, standin_version(package.version)) in debs
+            assert package.matches(standin_version(package.version))
 
 
 def test_dependencies_are_declared(standin_feed):

@@ -93,7 +93,8 @@ def test_plan_json(run_cli):
     layers = {layer["name"]: layer for layer in plan["layers"]}
     assert layers["gpu"]["components"]["nvidia_driver"] == "580.126.16"
     assert layers["fabric"]["components"]["hpcx"] == "2.25.1"
-    assert {"name": "nvidia-fabricmanager", "version": "580.126.16-1", "feed": "cuda", "hold": True} \
+    assert {"name": "nvidia-fabricmanager", "version": "580.126.16-*", "feed": "cuda", "hold": True,
+            "pattern": r"^nvidia\-fabricmanager=580\.126\.16\-.*$", "source": ""} \
         in layers["gpu"]["packages"]
     assert plan["build"]["vm_size"] == "Standard_D16ds_v5"
     assert plan["destination"]["exclude_from_latest"] is True

@@ -60,3 +60,25 @@ def test_the_shipped_24_04_image_converges_to_what_its_base_carries():
     model = load_catalog(REPO / "images").model("ndh200-train")
     assert model.components.nvidia_driver.version == "580.173.02"
     assert model.components.dcgm.version == "1:4.6.0-1"
+
+
+def test_versions_without_a_catalog_revision_come_from_the_records_or_stay_globs():
+    """#11, #15: no revision is made up. ROCm's and the 22.04 driver's exact strings come from the records (with
+    their source); what no record gives stays an apt version glob of the pinned release."""
+    from builder.catalog.loader import load_catalog
+    from builder.stack import resolve
+
+    catalog = load_catalog(REPO / "images")
+    amd = {p.name: p for group in resolve(catalog, "ndmi300x-train").packages.values() for p in group}
+    assert amd["rocm"].version == "6.4.4.60404-129~22.04" and "item 15" in amd["rocm"].source
+    assert amd["rccl"].version == "2.22.3.60404-129~22.04"
+    assert amd["amdgpu-dkms"].version == "1:6.12.12.60404-2202139.22.04"
+    nvidia = {p.name: p for group in resolve(catalog, "ndh100-train").packages.values() for p in group}
+    assert nvidia["nvidia-open"].version == "580.126.16-1ubuntu1"
+    pinning = nvidia["nvidia-driver-pinning-580.126.16"]
+    assert pinning.version == "580.126.16-*" and not pinning.source
+    assert pinning.matches("580.126.16-1") and pinning.matches("580.126.16-0ubuntu1")
+    assert not pinning.matches("580.126.160-1") and not pinning.matches("580.173.02-1")
+    every = [p for image in catalog.buildable() for group in resolve(catalog, image.name).packages.values()
+             for p in group]
+    assert not [p for p in every if p.exact and p.version.endswith("-1") and p.feed in ("amdgpu", "rocm")]

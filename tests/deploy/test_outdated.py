@@ -13,7 +13,8 @@ import requests
 from builder.catalog.loader import load_catalog
 from builder.outdated import BASE_VERSION_TAG, index_urls, same_line
 from builder.render import ansible_vars
-from builder.stack.packages import packages_for
+from builder.stack import resolve
+from builder.standin import standin_version
 from tests.conftest import REPO
 
 CATALOG = load_catalog(REPO / "images")
@@ -40,21 +41,21 @@ def _mirror(root: Path, image: str, newer: set[str]) -> dict[str, tuple[str, str
 
     Each pinned package is listed at its pin; those in ``newer`` also at a bumped version, and every package
     at a release of another line (next major) that must not count. Returns package -> (pinned, bumped)."""
-    model = CATALOG.model(image)
     feeds = ansible_vars(CATALOG, image, feed=root.as_uri(), commit="-")["builder_feeds"]
     expected = {}
     texts: dict[str, str] = {}
-    for packages in packages_for(model.components.model_dump(mode="json", exclude_none=True)).values():
+    for packages in resolve(CATALOG, image).packages.values():
         for p in packages:
             spec = feeds[p.feed]
             if spec["kind"] != "apt":
                 continue
             url = index_urls(spec)[0]
-            other_line = str(int(p.version.split(":")[-1].split(".")[0]) + 1) + ".0.0-1"
-            text = _stanza(p.name, p.version) + _stanza(p.name, other_line)
+            offered = standin_version(p.version)  # a build of the pinned release (a pin may be a version glob)
+            other_line = str(int(offered.split(":")[-1].split(".")[0]) + 1) + ".0.0-1"
+            text = _stanza(p.name, offered) + _stanza(p.name, other_line)
             if p.name in newer:
-                expected[p.name] = (p.version, _bump(p.version))
-                text += _stanza(p.name, _bump(p.version))
+                expected[p.name] = (p.version, _bump(offered))
+                text += _stanza(p.name, _bump(offered))
             texts[url] = texts.get(url, "") + text
     for i, (url, text) in enumerate(sorted(texts.items())):
         folder = Path(urlsplit(url).path)
@@ -73,7 +74,7 @@ def test_same_line_rules():
 
 
 def test_feed_releases_newer_than_the_pins_are_found(run_cli, tmp_path):
-    pins = packages_for(CATALOG.model(FEED_IMAGE).components.model_dump(mode="json", exclude_none=True))
+    pins = resolve(CATALOG, FEED_IMAGE).packages
     names = [p.name for group in pins.values() for p in group]
     chosen = {names[0], names[-1]}
     expected = _mirror(tmp_path / "mirror", FEED_IMAGE, chosen)

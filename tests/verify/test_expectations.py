@@ -9,6 +9,7 @@ from builder.catalog.loader import load_catalog
 from builder.errors import InputError
 from builder.paths import ROLES_DIR
 from builder.stack.packages import packages_for
+from builder.stack.records import exact_versions
 from builder.stack.settings import _defaults
 from builder.verify.expectations import build_expectations
 
@@ -16,7 +17,8 @@ from builder.verify.expectations import build_expectations
 def test_packages_follow_packages_py(shipped_catalog):
     exp = build_expectations(shipped_catalog, "ndh100-train")
     comps = shipped_catalog.model("ndh100-train").components.model_dump(mode="json", exclude_none=True)
-    table = [(p.name, p.version) for group in packages_for(comps).values() for p in group]
+    os_name = shipped_catalog.model("ndh100-train").os.value
+    table = [(p.name, p.version) for group in exact_versions(packages_for(comps), os_name).values() for p in group]
     assert [(p["name"], p["version"]) for p in exp["packages"]] == table
     assert exp["nvswitch"] and exp["infiniband"]
     assert exp["cuda"]["home"].endswith(exp["cuda"]["release"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from builder.verify import probe
@@ -31,10 +33,14 @@ def upstream(found: probe.Installed | None) -> str:
 
 
 def test_pinned(package, dpkg, check):
-    """Installed at exactly the pinned version, and on hold so apt upgrades cannot move it."""
+    """Installed at the pinned version (a pin may be an apt version glob: any build of exactly that release),
+    and on hold so apt upgrades cannot move it."""
     hold = package["hold"]
+    found = dpkg.get(package["name"])
     expected = f"{package['name']}={package['version']}" + (" held" if hold else "")
-    check.equal(expected, describe(package["name"], dpkg.get(package["name"]), hold))
+    pinned = (found is not None and found.installed and (found.held or not hold)
+              and re.match(package["pattern"], f"{package['name']}={found.version}") is not None)
+    check.equal(expected, expected if pinned else describe(package["name"], found, hold))
 
 
 def test_fabric_manager_matches_driver(expect, dpkg, check):
@@ -47,3 +53,20 @@ def test_fabric_manager_matches_driver(expect, dpkg, check):
     driver_version = expect["components"]["nvidia_driver"]["version"]
     found = f"fabric manager {upstream(manager)}, driver {upstream(driver)}"
     check.equal(f"fabric manager {driver_version}, driver {driver_version}", found)
+
+
+# The versioned packages of a driver branch (names as in NVIDIA's CUDA repository for Ubuntu 24.04,
+# builder/data/feeds/cuda-ubuntu2404.yaml S1): nvidia-open / cuda-drivers depend >= on them, so without the
+# pinning package read first apt installs the newest build of the branch (upstream-facts.md #12).
+DRIVER_BRANCH_PACKAGE = re.compile(r"^(nvidia-driver|nvidia-dkms|nvidia-kernel-source|nvidia-kernel-common|"
+                                   r"nvidia-utils|nvidia-compute-utils|libnvidia-compute)-\d+(-open)?$")
+
+
+def test_driver_branch_packages_are_the_pinned_release(expect, dpkg, check):
+    """Every installed package of the driver branch is the catalog's driver release, not a newer build."""
+    if "nvidia_driver" not in expect["components"]:
+        pytest.skip("image has no nvidia_driver")
+    release = expect["components"]["nvidia_driver"]["version"]
+    found = {name: upstream(item) for name, item in sorted(dpkg.items())
+             if item.installed and DRIVER_BRANCH_PACKAGE.match(name)}
+    check.equal({name: release for name in found}, found)
