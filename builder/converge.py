@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -66,6 +67,18 @@ def _bind(root: Path, inside: Path, source: Path) -> Path:
     subprocess.run(["mount", "--bind", "-o", "ro", str(source), str(point)], check=True, capture_output=True)
     subprocess.run(["mount", "-o", "remount,bind,ro", str(point)], check=False, capture_output=True)
     return point
+
+
+@contextlib.contextmanager
+def feeds_mounted(rootfs: Path, feeds: list[tuple[Path, Path]]) -> Iterator[None]:
+    """``file://`` feed folders bind-mounted read-only into ``rootfs`` (path inside, host folder) meanwhile."""
+    points = [_bind(rootfs, inside, host) for inside, host in feeds]
+    try:
+        yield
+    finally:
+        for point in reversed(points):
+            subprocess.run(["umount", str(point)], check=False, capture_output=True)
+            _prune(rootfs, point)
 
 
 def _prune(root: Path, point: Path) -> None:
@@ -156,38 +169,32 @@ def converge(rootfs: Path, vars_file: Path, *, log: Path, tags: list[str] | None
     current, failed_task, reason = "", None, ""
     error: _ErrorBlock | None = None
     recent: list[str] = []
-    with chroot_mounts(rootfs), open(log, "w", encoding="utf-8") as out:
-        points = [_bind(rootfs, inside, host) for inside, host in feeds]
-        try:
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                    cwd=ANSIBLE_DIR)
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                out.write(line)
-                text = line.rstrip("\n")
-                recent = [*recent[-19:], text]
-                if error is not None:
-                    error.feed(text)
-                if match := _TASK.match(text):
-                    current = match.group("name")
-                    result.tasks += 1
-                    if on_task:
-                        on_task(current)
-                elif text.startswith(("[ERROR]: ", "ERROR! ")) and error is None:
-                    first = text.removeprefix("[ERROR]: ").removeprefix("ERROR! ").removeprefix("Task failed: ")
-                    error = _ErrorBlock(first)
-                    if failed_task is None and current:
-                        failed_task, reason = current, first
-                elif text.startswith(("fatal: ", "failed: ")) and (
-                        failed_task is None or (failed_task == current and reason.endswith("Unknown error."))):
-                    failed_task, reason = current, _failure(text)
-                elif match := _RECAP.match(text):
-                    result.ok, result.changed, result.unreachable, result.failed = map(int, match.groups())
-            code = proc.wait()
-        finally:
-            for point in reversed(points):
-                subprocess.run(["umount", str(point)], check=False, capture_output=True)
-                _prune(rootfs, point)
+    with chroot_mounts(rootfs), open(log, "w", encoding="utf-8") as out, feeds_mounted(rootfs, feeds):
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                cwd=ANSIBLE_DIR)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            text = line.rstrip("\n")
+            recent = [*recent[-19:], text]
+            if error is not None:
+                error.feed(text)
+            if match := _TASK.match(text):
+                current = match.group("name")
+                result.tasks += 1
+                if on_task:
+                    on_task(current)
+            elif text.startswith(("[ERROR]: ", "ERROR! ")) and error is None:
+                first = text.removeprefix("[ERROR]: ").removeprefix("ERROR! ").removeprefix("Task failed: ")
+                error = _ErrorBlock(first)
+                if failed_task is None and current:
+                    failed_task, reason = current, first
+            elif text.startswith(("fatal: ", "failed: ")) and (
+                    failed_task is None or (failed_task == current and reason.endswith("Unknown error."))):
+                failed_task, reason = current, _failure(text)
+            elif match := _RECAP.match(text):
+                result.ok, result.changed, result.unreachable, result.failed = map(int, match.groups())
+        code = proc.wait()
     if code != 0 or result.failed or result.unreachable:
         if failed_task:
             where = f"task '{failed_task}' failed: {reason}"

@@ -48,6 +48,9 @@ def _feed(value: str) -> str:
 @click.option("--base-rootfs", type=click.Path(path_type=Path), default=None,
               help="Use this root filesystem (folder or tarball) instead of debootstrap.")
 @click.option("--mirror", default=None, help="Debian/Ubuntu archive mirror for debootstrap.")
+@click.option("--no-base-profile", is_flag=True,
+              help="Do not lay the marketplace base's recorded profile (builder/data/bases) on the base; "
+                   "laid by default with --feed stand-in (docs/base-profiles.md).")
 @click.option("--no-cache", is_flag=True, help="Converge every layer again (snapshots are still saved).")
 @click.option("--no-boot-test", is_flag=True, help="Skip the QEMU boot test.")
 @click.option("--boot-timeout", type=click.IntRange(10, 3600), default=300, show_default=True,
@@ -70,9 +73,9 @@ def _feed(value: str) -> str:
               help="Azure target: what Packer does when the build fails (abort keeps the build VM for debugging).")
 @pass_ctx
 def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: Path | None, mirror: str | None,
-          no_cache: bool, no_boot_test: bool, boot_timeout: int, no_publish: bool, keep_rootfs: bool,
-          disk_mib: int | None, snapshots: str, cache_dir: Path, as_json: bool, quiet: bool, dry_run: bool,
-          on_error: str) -> int:
+          no_base_profile: bool, no_cache: bool, no_boot_test: bool, boot_timeout: int, no_publish: bool,
+          keep_rootfs: bool, disk_mib: int | None, snapshots: str, cache_dir: Path, as_json: bool, quiet: bool,
+          dry_run: bool, on_error: str) -> int:
     """Build IMAGE end to end: rootfs, converge (layer cache), verify, generalize, disk, boot test, publish."""
     feed = _feed(feed)
     target = target or default_target()
@@ -93,7 +96,8 @@ def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: 
     options = BuildOptions(image=image, state_dir=ctx.state_dir.resolve(), cache_dir=cache_dir.resolve(),
                            feed=feed, base_rootfs=base_rootfs, mirror=mirror, use_cache=not no_cache,
                            boot=not no_boot_test, boot_timeout=boot_timeout, publish=not no_publish,
-                           keep_rootfs=keep_rootfs, disk_mib=disk_mib, snapshots=snapshots)
+                           keep_rootfs=keep_rootfs, disk_mib=disk_mib, snapshots=snapshots,
+                           base_profile=not no_base_profile)
     pipeline = Pipeline(catalog, options, _reporter(quiet or as_json))  # checks where it would publish (exit 2)
     preflight(options)
     return _run(pipeline, as_json)

@@ -57,6 +57,7 @@ class BuildOptions:
     keep_rootfs: bool = False
     disk_mib: int | None = None
     snapshots: str = "auto"  # auto: overlay diffs when overlayfs mounts here, else whole-tree copies; overlay; copy
+    base_profile: bool = True  # lay the marketplace base's profile (builder/data/bases) on the base (stand-in feed)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -70,6 +71,7 @@ class State:
     base_key: str = ""
     base_rootfs: Path | None = None
     base_source: str = ""
+    render_os: str = ""  # the OS facts the variables use: the catalog's where a base profile is laid, else the tree's
     variables: dict[str, Any] = field(default_factory=dict)
     vars_file: Path | None = None
     feed_sources: dict[Path, Path] = field(default_factory=dict)  # feed path in the tree -> host folder
@@ -255,11 +257,32 @@ class Pipeline:
         else:
             base = base_from_debootstrap(self.model.os.value, opts.cache_dir, log, opts.mirror, self.reporter.notice,
                                          self.reporter.update)
+        self.state.render_os = base.os
+        profile = self._base_profile()
+        if profile is not None:
+            from builder.local.feed import stable_standin
+            from builder.local.profile import profile_base
+
+            feed, sources = stable_standin(self.catalog, self.options.image, self.options.cache_dir)
+            base = profile_base(base, profile, image=self.options.image, feed=feed, feed_sources=sources,
+                                cache_dir=opts.cache_dir, log=log, progress=self.reporter.update)
+            self.state.render_os = self.model.os.value
         self.state.os, self.state.base_key, self.state.base_rootfs = base.os, base.key, base.rootfs
         self.state.base_source = base.source
         self.trees = LayerTrees(self.cache, self.work, base.rootfs, notice=self.reporter.notice,
                                 update=self.reporter.update)
         phase.detail = f"{base.source} ({base.os}, key {base.key})"
+
+    def _base_profile(self) -> Any:
+        """The profile of the image's marketplace base, when one is recorded and this build lays it: on the
+        built-in base with the stand-in feed (the feed serves the repositories the profile's packages come from)."""
+        from builder.stack.bases import profile_for
+
+        market = self.model.base.marketplace
+        opts = self.options
+        if not (opts.base_profile and market and opts.feed == "stand-in" and not opts.base_rootfs):
+            return None
+        return profile_for(market.publisher, market.offer, market.sku)
 
     def render(self, phase: records.Phase) -> None:
         from builder.render import VARS_FILE, write_render
@@ -274,7 +297,7 @@ class Pipeline:
                                                            self.options.cache_dir)
         out = self.build_dir / "render"
         written = write_render(self.catalog, self.options.image, "local", out, feed,
-                               os_override=self.state.os, image_version=self.version,
+                               os_override=self.state.render_os or self.state.os, image_version=self.version,
                                cache_dir=self.options.cache_dir)
         self.state.vars_file = out / VARS_FILE
         import yaml

@@ -1,0 +1,273 @@
+"""Lay a base profile (``builder/data/bases``) onto the build's Debian root: the cached base layer a local build
+converges from, so the roles meet what the marketplace base already carries (docs/base-profiles.md).
+
+What is laid, from the profile's own entries:
+
+- its apt sources, pointed at the stand-in feed where the feed serves that repository (others are left out:
+  nothing serves them offline), each with its Signed-By keyring;
+- its packages at the recorded versions: from those sources with apt, as the base's recipe installs them (the
+  driver pinning package in its own run first), else as empty stand-in packages; a package with no recorded
+  version, or one the Debian tree already has, is left out; holds as recorded;
+- its kernel meta packages as empty stand-ins (no version is recorded: the stand-in's is test data);
+- its files with recorded content, and its trees under /opt (the same build of a download the image uses is
+  unpacked there from the stand-in tarball, as the base carries it).
+
+Services, waagent settings and files recorded without content are not laid; ``profile.json`` in the layer lists
+every entry left out and why (kept beside the cached layer, not in the image).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from builder.errors import OperationError
+from builder.stack.bases import BaseProfile
+
+KERNEL_STANDIN_VERSION = "{upstream}.0.1000+standin"  # no kernel version is recorded: test data, named as such
+PINNING_PREFIX = "nvidia-driver-pinning-"
+
+
+@dataclass
+class Laid:
+    """What was laid and what was left out (entry -> reason)."""
+
+    sources: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    trees: list[str] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sources": self.sources, "packages": self.packages, "files": self.files, "trees": self.trees,
+                "left_out": self.left_out}
+
+
+def _chroot(root: Path, *command: str, log: Path) -> None:
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"# chroot {' '.join(command)}\n")
+        out.flush()
+        proc = subprocess.run(["chroot", str(root), *command], stdout=out, stderr=subprocess.STDOUT, check=False,
+                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
+                                   "LANG": "C.UTF-8"})
+    if proc.returncode != 0:
+        raise OperationError(f"laying the base profile: `{' '.join(command[:4])}` failed (log: {log})")
+
+
+def _installed(root: Path) -> set[str]:
+    out = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n"],
+                         capture_output=True, text=True, check=False).stdout
+    return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+
+
+def _offered(feed_root: Path, served: list[Path]) -> dict[str, list[str]]:
+    """package -> versions in the Packages indexes of the repositories the laid sources point at."""
+    offered: dict[str, list[str]] = {}
+    for repo in served:
+        for index in repo.rglob("Packages"):
+            name = None
+            for line in index.read_text().splitlines():
+                if line.startswith("Package: "):
+                    name = line.split(": ", 1)[1]
+                elif line.startswith("Version: ") and name:
+                    offered.setdefault(name, []).append(line.split(": ", 1)[1])
+    return offered
+
+
+def _source_line(entry: dict[str, Any], uri: str) -> str:
+    components = " ".join(entry.get("components") or [])
+    return f"deb [signed-by={entry['signed_by']}] {uri} {entry.get('suite', '/')} {components}".rstrip() + "\n"
+
+
+def lay_sources(root: Path, profile: BaseProfile, feed_url: str, feed_root: Path, keyring: Path,
+                laid: Laid) -> list[Path]:
+    """Write the profile's apt sources that the feed serves (mirror layout); return the served repo folders."""
+    served = []
+    for entry in profile.data.get("apt_sources") or []:
+        target = root / entry["path"].lstrip("/")
+        if entry.get("state") == "removed":
+            laid.left_out[entry["path"]] = "the base removed it"
+            continue
+        if entry.get("kind") in ("keyring", "preferences"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if entry.get("content") is not None:
+                target.write_text(str(entry["content"]))
+            elif entry["kind"] == "keyring":  # the stand-in feed's key in the base's keyring file
+                subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(target), str(keyring)], check=True,
+                               capture_output=True)
+            else:
+                laid.left_out[entry["path"]] = "no content recorded"
+                continue
+            laid.sources.append(entry["path"])
+            continue
+        parts = urlsplit(entry.get("uri") or "")
+        repo = feed_root / f"{parts.netloc}{parts.path}".strip("/")
+        if not parts.netloc or not repo.is_dir() or not entry.get("signed_by"):
+            laid.left_out[entry["path"]] = "the stand-in feed does not serve this repository"
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_source_line(entry, f"{feed_url.rstrip('/')}/{parts.netloc}{parts.path}"))
+        ring = root / entry["signed_by"].lstrip("/")
+        ring.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(ring), str(keyring)], check=True, capture_output=True)
+        laid.sources.append(entry["path"])
+        served.append(repo)
+    return served
+
+
+def _version_pattern(entry: dict[str, Any]) -> str | None:
+    if entry.get("version"):
+        return str(entry["version"])
+    if entry.get("upstream"):
+        return f"{entry['upstream']}*"
+    return None
+
+
+def _pick(pattern: str, versions: list[str]) -> str | None:
+    from debian.debian_support import Version
+
+    regex = re.compile(".*".join(re.escape(p) for p in pattern.split("*")) + "$")
+    found = [v for v in versions if regex.match(v)]
+    return max(found, key=Version) if found else None
+
+
+def lay_packages(root: Path, profile: BaseProfile, offered: dict[str, list[str]], work: Path, log: Path,
+                 laid: Laid) -> None:
+    """Install what the profile records: from the laid sources at the recorded version, else an empty stand-in."""
+    from builder.standin import build_deb
+
+    present = _installed(root)
+    from_feed: list[tuple[str, str]] = []
+    standins: list[tuple[str, str]] = []
+    held: list[str] = []
+    for entry in profile.packages():
+        name, pattern = entry["name"], _version_pattern(entry)
+        if pattern is None:
+            laid.left_out[name] = "no version recorded"
+            continue
+        if name in present:
+            laid.left_out[name] = "the Debian tree has its own package of this name"
+            continue
+        version = _pick(pattern, offered.get(name, []))
+        if version:
+            from_feed.append((name, version))
+        elif "*" in pattern:
+            standins.append((name, pattern.replace("*", "") + "-0standin"))
+        else:
+            standins.append((name, pattern))
+        if entry.get("held"):
+            held.append(name)
+    for entry in (profile.data.get("kernel") or {}).get("packages") or []:
+        if entry["name"] not in present:
+            standins.append((entry["name"], KERNEL_STANDIN_VERSION.format(upstream=entry.get("upstream") or "0")))
+            if entry.get("held"):
+                held.append(entry["name"])
+    if standins:
+        inside = root / "tmp" / "builder-base-debs"
+        inside.mkdir(parents=True, exist_ok=True)
+        debs = [build_deb(n, v, {"description": f"base profile stand-in for {n} ({profile.file.name})"}, inside)
+                for n, v in standins]
+        _chroot(root, "dpkg", "-i", *[f"/tmp/builder-base-debs/{d.name}" for d in debs], log=log)
+        shutil.rmtree(inside)
+    if from_feed:
+        _chroot(root, "apt-get", "update", "-q", log=log)
+        first = [f"{n}={v}" for n, v in from_feed if n.startswith(PINNING_PREFIX)]
+        rest = [f"{n}={v}" for n, v in from_feed if not n.startswith(PINNING_PREFIX)]
+        for batch in (first, rest):  # the base recipe installs the pinning package in its own run
+            if batch:
+                _chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends", *batch, log=log)
+    if held:
+        _chroot(root, "apt-mark", "hold", *held, log=log)
+    laid.packages = [f"{n}={v}" for n, v in sorted(from_feed + standins)]
+
+
+def lay_files_and_trees(root: Path, profile: BaseProfile, downloads: dict[str, dict[str, Any]],
+                        laid: Laid) -> None:
+    """Files with recorded content; /opt trees (the stand-in tarball of the same build where the image uses it)."""
+    for entry in profile.data.get("files") or []:
+        if "content" not in entry or entry["content"] is None:
+            laid.left_out[entry["path"]] = "no content recorded"
+            continue
+        target = root / entry["path"].lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(str(entry["content"]))
+        laid.files.append(entry["path"])
+    # A tree the profile says the base unpacked from a URL the image downloads too: the same build.
+    unpacked = dict(downloads)
+    for entry in profile.data.get("trees") or []:
+        path = entry["path"]
+        if not path.startswith("/opt/") or Path(path).suffix in (".sh", ".txt"):
+            laid.left_out[path] = "not a folder under /opt"
+            continue
+        target = root / path.lstrip("/")
+        how = str(entry.get("how") or "")
+        download = next((d for u, d in unpacked.items() if u in how and "unpacked" in how), None)
+        if download and str(download.get("url", "")).startswith("file://"):
+            _unpack_top(Path(download["url"].removeprefix("file://")), target)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            (target / ".builder-base-profile").write_text(f"stand-in for {path} ({profile.file.name})\n")
+        laid.trees.append(path)
+
+
+def _unpack_top(archive: Path, target: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive) as tar:
+        tar.extractall(tmp, filter="data")
+        [top] = Path(tmp).iterdir()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(top, target, symlinks=True, dirs_exist_ok=True)
+
+
+def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: Path, keyring: Path,
+                downloads: dict[str, dict[str, Any]], work: Path, log: Path) -> Laid:
+    """Lay ``profile`` onto the tree at ``root``; the feed is reachable in the tree at ``feed_url`` (bind-mount it
+    there while this runs). ``downloads``: upstream URL -> {url: file://...} of the stand-in tarballs."""
+    laid = Laid()
+    served = lay_sources(root, profile, feed_url, feed_root, keyring, laid)
+    lay_packages(root, profile, _offered(feed_root, served), work, log, laid)
+    lay_files_and_trees(root, profile, downloads, laid)
+    return laid
+
+
+def profile_base(base: Any, profile: BaseProfile, *, image: str, feed: Any, feed_sources: dict[Path, Path],
+                 cache_dir: Path, log: Path, progress: Any = lambda _: None) -> Any:
+    """The cached base layer: ``base`` with ``profile`` laid on it (``<cache>/base/<key>/rootfs``), keyed by the
+    base, the profile, this module, the stand-in feed and the image (its sources name the image's feed path)."""
+    import dataclasses
+    import hashlib
+
+    from builder.converge import feeds_mounted
+    from builder.rootfs import chroot_mounts, copy_tree, remove_tree
+
+    payload = json.dumps([base.key, profile.file.read_text(), Path(__file__).read_text(), str(feed.root), image])
+    key = f"{base.key}-profile-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+    final = cache_dir / "base" / key
+    if not (final / "complete.json").exists():
+        progress(f"laying the base profile {profile.file.name} (first build only)")
+        work = final.with_name(f".{key}.tmp")
+        remove_tree(work)
+        rootfs = work / "rootfs"
+        copy_tree(base.rootfs, rootfs)
+        try:
+            on_host = {k: {**v, "url": v["url"].replace(feed.url, f"file://{feed.root}", 1)}
+                       for k, v in feed.downloads.items()}
+            with chroot_mounts(rootfs), feeds_mounted(rootfs, list(feed_sources.items())):
+                laid = lay_profile(rootfs, profile, feed_url=feed.url, feed_root=feed.root, keyring=feed.keyring,
+                                   downloads=on_host, work=work, log=log)
+            (work / "profile.json").write_text(json.dumps({"profile": profile.file.name, **laid.as_dict()},
+                                                          indent=2) + "\n")
+            (work / "complete.json").write_text(json.dumps({"base": base.key, "profile": profile.file.name}) + "\n")
+            remove_tree(final)
+            work.rename(final)
+        finally:
+            remove_tree(work)
+    return dataclasses.replace(base, key=key, rootfs=final / "rootfs",
+                               source=f"{base.source} + base profile {profile.file.name}")
