@@ -376,3 +376,17 @@ def _agent(gnupg: Path) -> Iterator[None]:
         deadline = time.monotonic() + 10
         while socket is not None and socket.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def apt_repositories(catalog: Catalog, feed_url: str, os_name: str) -> list[dict[str, Any]]:
+    """Every apt repository the stand-in serves for ``os_name`` (any image's feeds), addressed at ``feed_url``:
+    ``{url, suite, components}``, sorted."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for image in catalog.buildable():
+        if image.model is None:
+            continue
+        for spec in resolve(catalog, image.name).feeds(feed_url, os_name).values():
+            if spec.get("kind") == "apt":
+                found[(spec["url"], spec["suite"])] = {"url": spec["url"], "suite": spec["suite"],
+                                                      "components": list(spec.get("components") or [])}
+    return [found[key] for key in sorted(found)]

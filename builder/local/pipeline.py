@@ -262,9 +262,11 @@ class Pipeline:
         if profile is not None:
             from builder.local.feed import stable_standin
             from builder.local.profile import profile_base
+            from builder.standin import apt_repositories
 
             feed, sources = stable_standin(self.catalog, self.options.image, self.options.cache_dir)
             base = profile_base(base, profile, image=self.options.image, feed=feed, feed_sources=sources,
+                                repos=apt_repositories(self.catalog, feed.url, profile.os),
                                 cache_dir=opts.cache_dir, log=log, progress=self.reporter.update)
             self.state.render_os = self.model.os.value
         self.state.os, self.state.base_key, self.state.base_rootfs = base.os, base.key, base.rootfs

@@ -68,10 +68,23 @@ def _installed(root: Path) -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
 
 
-def _offered(feed_root: Path, served: list[Path]) -> dict[str, list[str]]:
-    """package -> versions in the Packages indexes of the repositories the laid sources point at."""
+TEMP_SOURCES = "etc/apt/sources.list.d/builder-base-profile.list"
+TEMP_KEYRING = "etc/apt/keyrings/builder-base-profile.gpg"
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.is_file() else []
+
+
+def _repo_folder(feed_root: Path, feed_url: str, url: str) -> Path:
+    parts = urlsplit(url.replace(feed_url.rstrip("/"), "https://x", 1))
+    return feed_root / parts.path.strip("/")
+
+
+def _offered(feed_root: Path, repos: list[Path]) -> dict[str, list[str]]:
+    """package -> versions in the Packages indexes of the stand-in repositories ``repos``."""
     offered: dict[str, list[str]] = {}
-    for repo in served:
+    for repo in repos:
         for index in repo.rglob("Packages"):
             name = None
             for line in index.read_text().splitlines():
@@ -87,11 +100,12 @@ def _source_line(entry: dict[str, Any], uri: str) -> str:
     return f"deb [signed-by={entry['signed_by']}] {uri} {entry.get('suite', '/')} {components}".rstrip() + "\n"
 
 
-def lay_sources(root: Path, profile: BaseProfile, feed_url: str, feed_root: Path, keyring: Path,
-                laid: Laid) -> list[Path]:
-    """Write the profile's apt sources that the feed serves (mirror layout); return the served repo folders."""
-    served = []
+def lay_sources(root: Path, profile: BaseProfile, feed_url: str, feed_root: Path, keyring: Path, laid: Laid) -> None:
+    """Write the profile's apt sources that the feed serves (mirror layout), with their keyrings."""
     for entry in profile.data.get("apt_sources") or []:
+        if not entry.get("path"):
+            laid.left_out[str(entry.get("uri") or entry.get("line") or "an apt source")] = "no file path recorded"
+            continue
         target = root / entry["path"].lstrip("/")
         if entry.get("state") == "removed":
             laid.left_out[entry["path"]] = "the base removed it"
@@ -119,8 +133,6 @@ def lay_sources(root: Path, profile: BaseProfile, feed_url: str, feed_root: Path
         ring.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(ring), str(keyring)], check=True, capture_output=True)
         laid.sources.append(entry["path"])
-        served.append(repo)
-    return served
 
 
 def _version_pattern(entry: dict[str, Any]) -> str | None:
@@ -149,7 +161,10 @@ def lay_packages(root: Path, profile: BaseProfile, offered: dict[str, list[str]]
     standins: list[tuple[str, str]] = []
     held: list[str] = []
     for entry in profile.packages():
-        name, pattern = entry["name"], _version_pattern(entry)
+        name, pattern = entry.get("name"), _version_pattern(entry)
+        if not name:
+            laid.left_out[f"{entry.get('component')} (no package name)"] = "no package name recorded"
+            continue
         if pattern is None:
             laid.left_out[name] = "no version recorded"
             continue
@@ -178,7 +193,7 @@ def lay_packages(root: Path, profile: BaseProfile, offered: dict[str, list[str]]
         _chroot(root, "dpkg", "-i", *[f"/tmp/builder-base-debs/{d.name}" for d in debs], log=log)
         shutil.rmtree(inside)
     if from_feed:
-        _chroot(root, "apt-get", "update", "-q", log=log)
+        _chroot(root, "apt-get", "update", "-q", log=log)  # the laid sources and the temporary list
         first = [f"{n}={v}" for n, v in from_feed if n.startswith(PINNING_PREFIX)]
         rest = [f"{n}={v}" for n, v in from_feed if not n.startswith(PINNING_PREFIX)]
         for batch in (first, rest):  # the base recipe installs the pinning package in its own run
@@ -227,18 +242,36 @@ def _unpack_top(archive: Path, target: Path) -> None:
 
 
 def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: Path, keyring: Path,
-                downloads: dict[str, dict[str, Any]], work: Path, log: Path) -> Laid:
+                repos: list[dict[str, Any]], downloads: dict[str, dict[str, Any]], work: Path, log: Path) -> Laid:
     """Lay ``profile`` onto the tree at ``root``; the feed is reachable in the tree at ``feed_url`` (bind-mount it
-    there while this runs). ``downloads``: upstream URL -> {url: file://...} of the stand-in tarballs."""
+    there while this runs). ``repos``: the stand-in's apt repositories for the profile's OS (feed specs), listed
+    in a temporary source while the base's packages are installed: a base package of a release the vendor
+    repository carries is that build (with its files), not an empty stand-in. ``downloads``: upstream URL ->
+    {url: file://...} of the stand-in tarballs."""
     laid = Laid()
-    served = lay_sources(root, profile, feed_url, feed_root, keyring, laid)
-    lay_packages(root, profile, _offered(feed_root, served), work, log, laid)
+    lay_sources(root, profile, feed_url, feed_root, keyring, laid)
+    temp_list, temp_ring = root / TEMP_SOURCES, root / TEMP_KEYRING
+    temp_ring.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(temp_ring), str(keyring)], check=True, capture_output=True)
+    # A repository a laid source already names keeps that source alone: a second entry with another Signed-By
+    # stops apt ("Conflicting values set for option Signed-By", upstream-facts.md #7).
+    laid_uris = {line.split("] ", 1)[-1].split()[0].rstrip("/") for path in laid.sources
+                 for line in _lines(root / path.lstrip("/")) if line.startswith("deb ")}
+    temp_list.write_text("".join(_source_line({"signed_by": f"/{TEMP_KEYRING}", "suite": r["suite"],
+                                               "components": r.get("components")}, r["url"])
+                                 for r in repos if r["url"].rstrip("/") not in laid_uris))
+    try:
+        offered = _offered(feed_root, [_repo_folder(feed_root, feed_url, r["url"]) for r in repos])
+        lay_packages(root, profile, offered, work, log, laid)
+    finally:
+        temp_list.unlink(missing_ok=True)
+        temp_ring.unlink(missing_ok=True)
     lay_files_and_trees(root, profile, downloads, laid)
     return laid
 
 
 def profile_base(base: Any, profile: BaseProfile, *, image: str, feed: Any, feed_sources: dict[Path, Path],
-                 cache_dir: Path, log: Path, progress: Any = lambda _: None) -> Any:
+                 repos: list[dict[str, Any]], cache_dir: Path, log: Path, progress: Any = lambda _: None) -> Any:
     """The cached base layer: ``base`` with ``profile`` laid on it (``<cache>/base/<key>/rootfs``), keyed by the
     base, the profile, this module, the stand-in feed and the image (its sources name the image's feed path)."""
     import dataclasses
@@ -247,7 +280,8 @@ def profile_base(base: Any, profile: BaseProfile, *, image: str, feed: Any, feed
     from builder.converge import feeds_mounted
     from builder.rootfs import chroot_mounts, copy_tree, remove_tree
 
-    payload = json.dumps([base.key, profile.file.read_text(), Path(__file__).read_text(), str(feed.root), image])
+    payload = json.dumps([base.key, profile.file.read_text(), Path(__file__).read_text(), str(feed.root), image,
+                          repos], sort_keys=True)
     key = f"{base.key}-profile-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
     final = cache_dir / "base" / key
     if not (final / "complete.json").exists():
@@ -261,7 +295,7 @@ def profile_base(base: Any, profile: BaseProfile, *, image: str, feed: Any, feed
                        for k, v in feed.downloads.items()}
             with chroot_mounts(rootfs), feeds_mounted(rootfs, list(feed_sources.items())):
                 laid = lay_profile(rootfs, profile, feed_url=feed.url, feed_root=feed.root, keyring=feed.keyring,
-                                   downloads=on_host, work=work, log=log)
+                                   repos=repos, downloads=on_host, work=work, log=log)
             (work / "profile.json").write_text(json.dumps({"profile": profile.file.name, **laid.as_dict()},
                                                           indent=2) + "\n")
             (work / "complete.json").write_text(json.dumps({"base": base.key, "profile": profile.file.name}) + "\n")

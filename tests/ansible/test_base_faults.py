@@ -119,6 +119,33 @@ def test_driver_pinning_package_is_read_before_the_driver_is_installed(ansible_c
         remove_tree(root)
 
 
+def test_a_tree_the_base_built_is_replaced_not_unpacked_over(ansible_catalog, standin_feed, debian12_base,
+                                                               tmp_path):
+    """Shown by laying the ubuntu-hpc profile: the base carries /opt/nccl-tests built from an unpinned checkout
+    (binaries in build/, builder/data/bases); unpacking the pinned release over it kept the base's files beside
+    the pinned build's. The folder is replaced."""
+    from builder.converge import converge
+    from builder.render import write_render
+    from builder.rootfs import copy_tree, remove_tree
+
+    profile = profile_for("microsoft-dsvm", "ubuntu-hpc", "2204")
+    [tree] = [t for t in profile.data["trees"] if t.get("component") == "nccl_tests"]
+    root = tmp_path / "rootfs"
+    copy_tree(debian12_base, root)
+    try:
+        base_build = root / tree["path"].lstrip("/") / "build"
+        base_build.mkdir(parents=True)
+        (base_build / "alltoall_perf_from_base_checkout").write_text("the base's own build\n")
+        vars_file = write_render(ansible_catalog, "ndh100-train", "local", tmp_path / "render", standin_feed,
+                                 os_override="ubuntu2204", image_version="2026.1201.1", commit="0" * 40)[0]
+        result = converge(root, vars_file, log=tmp_path / "converge.log", tags=["base", "gpu"])
+        assert result.failed == 0, (tmp_path / "converge.log").read_text()[-3000:]
+        assert (root / tree["path"].lstrip("/") / ".builder-sha256").exists()
+        assert sorted(p.name for p in base_build.iterdir() if "from_base" in p.name) == []
+    finally:
+        remove_tree(root)
+
+
 def _plugstack(root: Path) -> list[str]:
     folder = root / "etc/slurm/plugstack.conf.d"
     return [line for f in sorted(folder.glob("*.conf")) for line in f.read_text().splitlines()]

@@ -36,11 +36,13 @@ def test_ubuntu_hpc_2204_is_laid_as_recorded_and_cached(ansible_catalog, debian1
     from builder.local.base import Base
     from builder.local.feed import stable_standin
     from builder.local.profile import profile_base
+    from builder.standin import apt_repositories
 
     profile = profile_for("microsoft-dsvm", "ubuntu-hpc", "2204")
     feed, sources = stable_standin(ansible_catalog, "ndh100-train", tmp_path / "feed-cache")
     base = Base("debian12", "test", debian12_base, "debootstrap bookworm")
-    laid = profile_base(base, profile, image="ndh100-train", feed=feed, feed_sources=sources,
+    repos = apt_repositories(ansible_catalog, feed.url, profile.os)
+    laid = profile_base(base, profile, image="ndh100-train", feed=feed, feed_sources=sources, repos=repos,
                         cache_dir=tmp_path / "cache", log=tmp_path / "base.log")
     root = laid.rootfs
     assert laid.key.startswith("test-profile-") and "base profile ubuntu-hpc-2204.yaml" in laid.source
@@ -63,9 +65,13 @@ def test_ubuntu_hpc_2204_is_laid_as_recorded_and_cached(ansible_catalog, debian1
         "the stand-in feed does not serve this repository"
     assert record["left_out"]["moby-engine"] == "no version recorded"
     assert not (root / "etc/builder/base-profile.json").exists()  # the record stays out of the image
+    assert not (root / "etc/apt/sources.list.d/builder-base-profile.list").exists()  # the temporary list is gone
+    # a base package of a release the vendor repository carries is that build, with its files (doca-ofed's unit)
+    assert packages["doca-ofed"][0] == "3.2.1-044000"
+    assert (root / "etc/init.d/openibd").exists()
     assert not any((root / "run/builder/feeds").glob("*/*")), "the feed stays mounted"
     stamp = (laid.rootfs.parent / "complete.json").stat().st_mtime_ns
-    again = profile_base(base, profile, image="ndh100-train", feed=feed, feed_sources=sources,
+    again = profile_base(base, profile, image="ndh100-train", feed=feed, feed_sources=sources, repos=repos,
                          cache_dir=tmp_path / "cache", log=tmp_path / "base2.log")
     assert again == laid and (laid.rootfs.parent / "complete.json").stat().st_mtime_ns == stamp
     assert not (tmp_path / "base2.log").exists()
