@@ -68,17 +68,17 @@ def for_package(feed: str, os_name: str, name: str, root: Path = FEED_RECORDS) -
 
 def exact_versions(packages: dict[str, list[Any]], os_name: str, root: Path = FEED_RECORDS) -> dict[str, list[Any]]:
     """Replace each version glob by the one recorded version of that release for ``os_name`` (with its source);
-    a glob no record (or more than one) matches stays a glob: apt picks the build the repository has."""
+    a glob no record (or more than one) matches stays a glob: apt picks the build the repository has. An exact
+    pin a record confirms gets that record's source."""
     import dataclasses
 
     resolved: dict[str, list[Any]] = {}
     for component, group in packages.items():
         resolved[component] = []
         for pkg in group:
-            if not pkg.exact:
-                found = sorted({(r.version, r.source) for r in for_package(pkg.feed, os_name, pkg.name, root)
-                                if pkg.matches(r.version)})
-                if len(found) == 1:
-                    pkg = dataclasses.replace(pkg, version=found[0][0], source=found[0][1])
+            found = sorted({(r.version, r.source) for r in for_package(pkg.feed, os_name, pkg.name, root)
+                            if pkg.matches(r.version)})
+            if len(found) == 1 and not pkg.source:
+                pkg = dataclasses.replace(pkg, version=found[0][0], source=found[0][1])
             resolved[component].append(pkg)
     return resolved
