@@ -10,7 +10,7 @@ What is laid, from the profile's own entries:
   version, or one the Debian tree already has, is left out; holds as recorded;
 - its kernel meta packages as empty stand-ins (no version is recorded: the stand-in's is test data);
 - its files with recorded content, and its trees under /opt (the same build of a download the image uses is
-  unpacked there from the stand-in tarball, as the base carries it).
+  unpacked there from the stand-in tarball, as the base carries it; a tree packages installed is left out).
 
 Services, waagent settings and files recorded without content are not laid; ``profile.json`` in the layer lists
 every entry left out and why (kept beside the cached layer, not in the image).
@@ -73,12 +73,15 @@ TEMP_KEYRING = "etc/apt/keyrings/builder-base-profile.gpg"
 
 
 def _lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.is_file() else []
+    """The lines of a one-line-style source file (keyrings and preferences are not sources)."""
+    if path.suffix != ".list" or not path.is_file():
+        return []
+    return path.read_text(errors="replace").splitlines()
 
 
 def _repo_folder(feed_root: Path, feed_url: str, url: str) -> Path:
-    parts = urlsplit(url.replace(feed_url.rstrip("/"), "https://x", 1))
-    return feed_root / parts.path.strip("/")
+    """The host folder of a stand-in repository addressed at ``url`` (under ``feed_url``)."""
+    return feed_root / url.removeprefix(feed_url.rstrip("/")).strip("/")
 
 
 def _offered(feed_root: Path, repos: list[Path]) -> dict[str, list[str]]:
@@ -151,8 +154,7 @@ def _pick(pattern: str, versions: list[str]) -> str | None:
     return max(found, key=Version) if found else None
 
 
-def lay_packages(root: Path, profile: BaseProfile, offered: dict[str, list[str]], work: Path, log: Path,
-                 laid: Laid) -> None:
+def lay_packages(root: Path, profile: BaseProfile, offered: dict[str, list[str]], log: Path, laid: Laid) -> None:
     """Install what the profile records: from the laid sources at the recorded version, else an empty stand-in."""
     from builder.standin import build_deb
 
@@ -222,8 +224,11 @@ def lay_files_and_trees(root: Path, profile: BaseProfile, downloads: dict[str, d
         if not path.startswith("/opt/") or Path(path).suffix in (".sh", ".txt"):
             laid.left_out[path] = "not a folder under /opt"
             continue
-        target = root / path.lstrip("/")
         how = str(entry.get("how") or "")
+        if how.startswith("installed by"):  # by packages this layer cannot lay (their list is not recorded)
+            laid.left_out[path] = "installed by packages whose list is not recorded"
+            continue
+        target = root / path.lstrip("/")
         download = next((d for u, d in unpacked.items() if u in how and "unpacked" in how), None)
         if download and str(download.get("url", "")).startswith("file://"):
             _unpack_top(Path(download["url"].removeprefix("file://")), target)
@@ -242,7 +247,7 @@ def _unpack_top(archive: Path, target: Path) -> None:
 
 
 def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: Path, keyring: Path,
-                repos: list[dict[str, Any]], downloads: dict[str, dict[str, Any]], work: Path, log: Path) -> Laid:
+                repos: list[dict[str, Any]], downloads: dict[str, dict[str, Any]], log: Path) -> Laid:
     """Lay ``profile`` onto the tree at ``root``; the feed is reachable in the tree at ``feed_url`` (bind-mount it
     there while this runs). ``repos``: the stand-in's apt repositories for the profile's OS (feed specs), listed
     in a temporary source while the base's packages are installed: a base package of a release the vendor
@@ -262,7 +267,7 @@ def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: P
                                  for r in repos if r["url"].rstrip("/") not in laid_uris))
     try:
         offered = _offered(feed_root, [_repo_folder(feed_root, feed_url, r["url"]) for r in repos])
-        lay_packages(root, profile, offered, work, log, laid)
+        lay_packages(root, profile, offered, log, laid)
     finally:
         temp_list.unlink(missing_ok=True)
         temp_ring.unlink(missing_ok=True)
@@ -295,7 +300,7 @@ def profile_base(base: Any, profile: BaseProfile, *, image: str, feed: Any, feed
                        for k, v in feed.downloads.items()}
             with chroot_mounts(rootfs), feeds_mounted(rootfs, list(feed_sources.items())):
                 laid = lay_profile(rootfs, profile, feed_url=feed.url, feed_root=feed.root, keyring=feed.keyring,
-                                   repos=repos, downloads=on_host, work=work, log=log)
+                                   repos=repos, downloads=on_host, log=log)
             (work / "profile.json").write_text(json.dumps({"profile": profile.file.name, **laid.as_dict()},
                                                           indent=2) + "\n")
             (work / "complete.json").write_text(json.dumps({"base": base.key, "profile": profile.file.name}) + "\n")

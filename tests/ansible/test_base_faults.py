@@ -60,23 +60,26 @@ def test_kernel_hold_on_ubuntu_hpc_holds_what_the_base_carries(ansible_catalog, 
         remove_tree(root)
 
 
-def test_feed_reuses_the_cuda_source_the_base_carries(ansible_catalog, standin_feed, debian12_base, tmp_path):
-    """#7: ubuntu-hpc carries the CUDA repository as cuda-keyring writes it (signed-by
-    /usr/share/keyrings/cuda-archive-keyring.gpg); a second source for the same URI with another keyring stops apt
-    ("Conflicting values set for option Signed-By"). The roles reuse the source the tree already has."""
+@pytest.fixture(scope="module")
+def gpu_on_ubuntu_hpc(ansible_catalog, standin_feed, debian12_base, tmp_path_factory):
+    """One tree carrying what ubuntu-hpc 2204 carries where the faults below need it (its CUDA source and keyring,
+    a /opt/nccl-tests the base built), converged through the gpu layer with ndh100-train's Ubuntu 22.04 facts.
+    Yields (root, converge log, stand-in feed, the nccl-tests path)."""
+    import yaml
+
     from builder.converge import converge
     from builder.render import write_render
     from builder.rootfs import copy_tree, remove_tree
 
+    tmp_path = tmp_path_factory.mktemp("ubuntu-hpc-gpu")
     profile = profile_for("microsoft-dsvm", "ubuntu-hpc", "2204")
     [cuda] = [s for s in profile.data["apt_sources"] if s["path"].endswith("cuda-ubuntu2204-x86_64.list")]
+    [tests] = [t for t in profile.data["trees"] if t.get("component") == "nccl_tests"]
     root = tmp_path / "rootfs"
     copy_tree(debian12_base, root)
     try:
         vars_file = write_render(ansible_catalog, "ndh100-train", "local", tmp_path / "render", standin_feed,
                                  os_override="ubuntu2204", image_version="2026.1201.1", commit="0" * 40)[0]
-        import yaml
-
         url = yaml.safe_load(vars_file.read_text())["builder_feeds"]["cuda"]["url"]
         # the base's source and keyring, at the URI this rehearsal serves the CUDA repository from
         keyring = root / cuda["signed_by"].lstrip("/")
@@ -84,66 +87,50 @@ def test_feed_reuses_the_cuda_source_the_base_carries(ansible_catalog, standin_f
         subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(keyring), str(standin_feed.keyring)], check=True,
                        capture_output=True)
         (root / cuda["path"].lstrip("/")).write_text(f"deb [signed-by={cuda['signed_by']}] {url} /\n")
-        result = converge(root, vars_file, log=tmp_path / "converge.log", tags=["base", "gpu"])
-        assert result.failed == 0, (tmp_path / "converge.log").read_text()[-3000:]
-        sources = sorted(p.name for p in (root / "etc/apt/sources.list.d").iterdir())
-        assert "cuda-ubuntu2204-x86_64.list" in sources and "builder-cuda.sources" not in sources
-    finally:
-        remove_tree(root)
-
-
-def test_driver_pinning_package_is_read_before_the_driver_is_installed(ansible_catalog, standin_feed,
-                                                                       debian12_base, tmp_path):
-    """#12: nvidia-open depends >= on the versioned driver and apt reads preferences once per run, so installing
-    the pinning package in the same run as the driver takes the newest build of the branch the feed carries
-    (here 580.173.02, which the feed carries for ndh200-train, beside the pinned 580.126.16-1ubuntu1). The role
-    installs the pinning package in its own run first."""
-    from builder.converge import converge
-    from builder.render import write_render
-    from builder.rootfs import copy_tree, remove_tree
-
-    root = tmp_path / "rootfs"
-    copy_tree(debian12_base, root)
-    try:
-        vars_file = write_render(ansible_catalog, "ndh100-train", "local", tmp_path / "render", standin_feed,
-                                 os_override="ubuntu2204", image_version="2026.1201.1", commit="0" * 40)[0]
-        result = converge(root, vars_file, log=tmp_path / "converge.log", tags=["base", "gpu"])
-        assert result.failed == 0, (tmp_path / "converge.log").read_text()[-3000:]
-        index = standin_feed.root / "developer.download.nvidia.com/compute/cuda/repos/ubuntu2204/x86_64/Packages"
-        offered = [s for s in index.read_text().split("\n\n") if "Package: nvidia-driver-580-open\n" in s]
-        assert any("Version: 580.173.02" in s for s in offered), "without a newer build this test means nothing"
-        installed = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f=${Version}",
-                                    "nvidia-driver-580-open"], capture_output=True, text=True, check=True).stdout
-        assert installed == "580.126.16-1ubuntu1"
-    finally:
-        remove_tree(root)
-
-
-def test_a_tree_the_base_built_is_replaced_not_unpacked_over(ansible_catalog, standin_feed, debian12_base,
-                                                               tmp_path):
-    """Shown by laying the ubuntu-hpc profile: the base carries /opt/nccl-tests built from an unpinned checkout
-    (binaries in build/, builder/data/bases); unpacking the pinned release over it kept the base's files beside
-    the pinned build's. The folder is replaced."""
-    from builder.converge import converge
-    from builder.render import write_render
-    from builder.rootfs import copy_tree, remove_tree
-
-    profile = profile_for("microsoft-dsvm", "ubuntu-hpc", "2204")
-    [tree] = [t for t in profile.data["trees"] if t.get("component") == "nccl_tests"]
-    root = tmp_path / "rootfs"
-    copy_tree(debian12_base, root)
-    try:
-        base_build = root / tree["path"].lstrip("/") / "build"
+        # the base's own nccl-tests build (an unpinned checkout, binaries in build/)
+        base_build = root / tests["path"].lstrip("/") / "build"
         base_build.mkdir(parents=True)
         (base_build / "alltoall_perf_from_base_checkout").write_text("the base's own build\n")
-        vars_file = write_render(ansible_catalog, "ndh100-train", "local", tmp_path / "render", standin_feed,
-                                 os_override="ubuntu2204", image_version="2026.1201.1", commit="0" * 40)[0]
-        result = converge(root, vars_file, log=tmp_path / "converge.log", tags=["base", "gpu"])
-        assert result.failed == 0, (tmp_path / "converge.log").read_text()[-3000:]
-        assert (root / tree["path"].lstrip("/") / ".builder-sha256").exists()
-        assert sorted(p.name for p in base_build.iterdir() if "from_base" in p.name) == []
+        log = tmp_path / "converge.log"
+        result = converge(root, vars_file, log=log, tags=["base", "gpu"])
+        assert result.failed == 0, log.read_text()[-3000:]
+        yield root, log, standin_feed, tests["path"]
     finally:
         remove_tree(root)
+
+
+def test_feed_reuses_the_cuda_source_the_base_carries(gpu_on_ubuntu_hpc):
+    """#7: ubuntu-hpc carries the CUDA repository as cuda-keyring writes it (signed-by
+    /usr/share/keyrings/cuda-archive-keyring.gpg); a second source for the same URI with another keyring stops apt
+    ("Conflicting values set for option Signed-By"; the converge failed). The roles reuse the source the tree
+    already has."""
+    root, _, _, _ = gpu_on_ubuntu_hpc
+    sources = sorted(p.name for p in (root / "etc/apt/sources.list.d").iterdir())
+    assert "cuda-ubuntu2204-x86_64.list" in sources and "builder-cuda.sources" not in sources
+
+
+def test_driver_pinning_package_is_read_before_the_driver_is_installed(gpu_on_ubuntu_hpc):
+    """#12: nvidia-open depends >= on the versioned driver and apt reads preferences once per run, so installing
+    the pinning package in the same run as the driver takes the newest build of the branch the feed carries
+    (here 580.173.02, which the feed carries for ndh200-train, beside the pinned 580.126.16-1ubuntu1: the old
+    one-run install got 580.173.02-0standin). The role installs the pinning package in its own run first."""
+    root, _, feed, _ = gpu_on_ubuntu_hpc
+    index = feed.root / "developer.download.nvidia.com/compute/cuda/repos/ubuntu2204/x86_64/Packages"
+    offered = [s for s in index.read_text().split("\n\n") if "Package: nvidia-driver-580-open\n" in s]
+    assert any("Version: 580.173.02" in s for s in offered), "without a newer build this test means nothing"
+    installed = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f=${Version}", "nvidia-driver-580-open"],
+                               capture_output=True, text=True, check=True).stdout
+    assert installed == "580.126.16-1ubuntu1"
+
+
+def test_a_tree_the_base_built_is_replaced_not_unpacked_over(gpu_on_ubuntu_hpc):
+    """Shown by laying the ubuntu-hpc profile: the base carries /opt/nccl-tests built from an unpinned checkout
+    (binaries in build/, builder/data/bases); unpacking the pinned release over it kept the base's files beside
+    the pinned build's (the old unpack left alltoall_perf_from_base_checkout). The folder is replaced."""
+    root, _, _, path = gpu_on_ubuntu_hpc
+    folder = root / path.lstrip("/")
+    assert (folder / ".builder-sha256").exists()
+    assert not (folder / "build" / "alltoall_perf_from_base_checkout").exists()
 
 
 def _plugstack(root: Path) -> list[str]:

@@ -37,9 +37,10 @@ def test_ubuntu_hpc_2204_is_laid_as_recorded_and_cached(ansible_catalog, debian1
     from builder.local.feed import stable_standin
     from builder.local.profile import profile_base
     from builder.standin import apt_repositories
+    from tests.fixtures.ansible import ansible_cache_dir
 
     profile = profile_for("microsoft-dsvm", "ubuntu-hpc", "2204")
-    feed, sources = stable_standin(ansible_catalog, "ndh100-train", tmp_path / "feed-cache")
+    feed, sources = stable_standin(ansible_catalog, "ndh100-train", ansible_cache_dir())
     base = Base("debian12", "test", debian12_base, "debootstrap bookworm")
     repos = apt_repositories(ansible_catalog, feed.url, profile.os)
     laid = profile_base(base, profile, image="ndh100-train", feed=feed, feed_sources=sources, repos=repos,
@@ -75,3 +76,21 @@ def test_ubuntu_hpc_2204_is_laid_as_recorded_and_cached(ansible_catalog, debian1
                          cache_dir=tmp_path / "cache", log=tmp_path / "base2.log")
     assert again == laid and (laid.rootfs.parent / "complete.json").stat().st_mtime_ns == stamp
     assert not (tmp_path / "base2.log").exists()
+
+
+@pytest.mark.parametrize("image,options,laid", [
+    ("ndh100-train", {"feed": "stand-in"}, "ubuntu-hpc-2204.yaml"),
+    ("ndh200-train", {"feed": "stand-in"}, "ubuntu-hpc-2404.yaml"),
+    ("ndmi300x-train", {"feed": "stand-in"}, "ubuntu-hpc-2204-rocm.yaml"),
+    ("cpu-infer", {"feed": "stand-in"}, "ubuntu-2204-2204-gen2.yaml"),
+    ("ndh100-train", {"feed": "stand-in", "base_profile": False}, None),  # --no-base-profile
+    ("ndh100-train", {"feed": "upstream"}, None),  # nothing serves the base's repositories offline
+    ("ndh100-train", {"feed": "stand-in", "base_rootfs": Path("/srv/tree")}, None),  # the user's own base
+    ("ndh100-train-layered", {"feed": "stand-in"}, None),  # a gallery image base has no marketplace profile
+])
+def test_which_builds_lay_a_profile(shipped_catalog, tmp_path, image, options, laid):
+    from builder.local.pipeline import BuildOptions, Pipeline
+
+    pipeline = Pipeline(shipped_catalog, BuildOptions(image=image, state_dir=tmp_path, publish=False, **options))
+    profile = pipeline._base_profile()
+    assert (profile.file.name if profile else None) == laid
