@@ -84,18 +84,36 @@ def _repo_folder(feed_root: Path, feed_url: str, url: str) -> Path:
     return feed_root / url.removeprefix(feed_url.rstrip("/")).strip("/")
 
 
-def _offered(feed_root: Path, repos: list[Path]) -> dict[str, list[str]]:
-    """package -> versions in the Packages indexes of the stand-in repositories ``repos``."""
-    offered: dict[str, list[str]] = {}
+def _stanzas(repos: list[Path]) -> list[dict[str, str]]:
+    """Package, Version and SHA256 of every stanza in the Packages indexes of the stand-in repositories."""
+    found = []
     for repo in repos:
-        for index in repo.rglob("Packages"):
-            name = None
-            for line in index.read_text().splitlines():
-                if line.startswith("Package: "):
-                    name = line.split(": ", 1)[1]
-                elif line.startswith("Version: ") and name:
-                    offered.setdefault(name, []).append(line.split(": ", 1)[1])
+        for index in sorted(repo.rglob("Packages")):
+            for stanza in index.read_text().split("\n\n"):
+                fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " ")
+                if "Package" in fields:
+                    found.append({k: fields.get(k, "") for k in ("Package", "Version", "SHA256")})
+    return found
+
+
+def _offered(stanzas: list[dict[str, str]]) -> dict[str, list[str]]:
+    """package -> the versions the stand-in repositories offer."""
+    offered: dict[str, list[str]] = {}
+    for stanza in stanzas:
+        offered.setdefault(stanza["Package"], []).append(stanza["Version"])
     return offered
+
+
+def layer_inputs(profile: BaseProfile, feed: Any, repos: list[dict[str, Any]]) -> list[Any]:
+    """What of the stand-in feed the layer uses: the .debs offered under the profile's package names (with their
+    sha256) and the tarballs it may unpack; a pin change elsewhere in the feed keeps the cached layer."""
+    names = {p.get("name") for p in profile.packages()}
+    debs = sorted((s["Package"], s["Version"], s["SHA256"])
+                  for s in _stanzas([_repo_folder(feed.root, feed.url, r["url"]) for r in repos])
+                  if s["Package"] in names)
+    hows = " ".join(str(t.get("how") or "") for t in profile.data.get("trees") or [])
+    tarballs = sorted((url, d.get("sha256", "")) for url, d in feed.downloads.items() if url in hows)
+    return [debs, tarballs]
 
 
 def _source_line(entry: dict[str, Any], uri: str) -> str:
@@ -266,7 +284,7 @@ def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: P
                                                "components": r.get("components")}, r["url"])
                                  for r in repos if r["url"].rstrip("/") not in laid_uris))
     try:
-        offered = _offered(feed_root, [_repo_folder(feed_root, feed_url, r["url"]) for r in repos])
+        offered = _offered(_stanzas([_repo_folder(feed_root, feed_url, r["url"]) for r in repos]))
         lay_packages(root, profile, offered, log, laid)
     finally:
         temp_list.unlink(missing_ok=True)
@@ -278,15 +296,16 @@ def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: P
 def profile_base(base: Any, profile: BaseProfile, *, image: str, feed: Any, feed_sources: dict[Path, Path],
                  repos: list[dict[str, Any]], cache_dir: Path, log: Path, progress: Any = lambda _: None) -> Any:
     """The cached base layer: ``base`` with ``profile`` laid on it (``<cache>/base/<key>/rootfs``), keyed by the
-    base, the profile, this module, the stand-in feed and the image (its sources name the image's feed path)."""
+    base, the profile, this module, the image (its sources name the image's feed path), the repositories and
+    what of the feed the layer uses (``layer_inputs``)."""
     import dataclasses
     import hashlib
 
     from builder.converge import feeds_mounted
     from builder.rootfs import chroot_mounts, copy_tree, remove_tree
 
-    payload = json.dumps([base.key, profile.file.read_text(), Path(__file__).read_text(), str(feed.root), image,
-                          repos], sort_keys=True)
+    payload = json.dumps([base.key, profile.file.read_text(), Path(__file__).read_text(), image, repos,
+                          layer_inputs(profile, feed, repos)], sort_keys=True)
     key = f"{base.key}-profile-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
     final = cache_dir / "base" / key
     if not (final / "complete.json").exists():
