@@ -105,15 +105,22 @@ def _offered(stanzas: list[dict[str, str]]) -> dict[str, list[str]]:
 
 
 def layer_inputs(profile: BaseProfile, feed: Any, repos: list[dict[str, Any]]) -> list[Any]:
-    """What of the stand-in feed the layer uses: the .debs offered under the profile's package names (with their
-    sha256) and the tarballs it may unpack; a pin change elsewhere in the feed keeps the cached layer."""
+    """What of the stand-in feed the layer uses: the .debs offered under the profile's package names, the
+    tarballs it may unpack, and what makes their content (the stand-in manifest and builder/standin.py; a
+    rebuilt feed's files differ in their timestamps only). A pin change elsewhere keeps the cached layer."""
+    import hashlib
+
+    from builder.paths import STANDIN_MANIFEST
+    from builder.standin import __file__ as standin_module
+
     names = {p.get("name") for p in profile.packages()}
-    debs = sorted((s["Package"], s["Version"], s["SHA256"])
+    debs = sorted((s["Package"], s["Version"])
                   for s in _stanzas([_repo_folder(feed.root, feed.url, r["url"]) for r in repos])
                   if s["Package"] in names)
     hows = " ".join(str(t.get("how") or "") for t in profile.data.get("trees") or [])
-    tarballs = sorted((url, d.get("sha256", "")) for url, d in feed.downloads.items() if url in hows)
-    return [debs, tarballs]
+    tarballs = sorted(url for url in feed.downloads if url in hows)
+    makers = hashlib.sha256(STANDIN_MANIFEST.read_bytes() + Path(standin_module).read_bytes()).hexdigest()
+    return [debs, tarballs, makers]
 
 
 def _source_line(entry: dict[str, Any], uri: str) -> str:
