@@ -18,8 +18,8 @@ every entry left out and why (kept beside the cached layer, not in the image).
 
 from __future__ import annotations
 
+import fnmatch
 import json
-import re
 import shutil
 import subprocess
 import tarfile
@@ -62,6 +62,12 @@ def _chroot(root: Path, *command: str, log: Path) -> None:
         raise OperationError(f"laying the base profile: `{' '.join(command[:4])}` failed (log: {log})")
 
 
+def _dearmor(keyring: Path, target: Path) -> None:
+    """The stand-in feed's armored key as a binary keyring at ``target`` (what Signed-By names)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(target), str(keyring)], check=True, capture_output=True)
+
+
 def _installed(root: Path) -> set[str]:
     out = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n"],
                          capture_output=True, text=True, check=False).stdout
@@ -85,14 +91,16 @@ def _repo_folder(feed_root: Path, feed_url: str, url: str) -> Path:
 
 
 def _stanzas(repos: list[Path]) -> list[dict[str, str]]:
-    """Package, Version and SHA256 of every stanza in the Packages indexes of the stand-in repositories."""
+    """Package and Version of every stanza in the Packages indexes of the stand-in repositories (deb822, as
+    ``builder.outdated.fetch_index`` reads a feed's index)."""
+    from debian.deb822 import Packages
+
     found = []
     for repo in repos:
         for index in sorted(repo.rglob("Packages")):
-            for stanza in index.read_text().split("\n\n"):
-                fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " ")
-                if "Package" in fields:
-                    found.append({k: fields.get(k, "") for k in ("Package", "Version", "SHA256")})
+            with index.open(encoding="utf-8") as handle:
+                found += [{"Package": s["Package"], "Version": s["Version"]}
+                          for s in Packages.iter_paragraphs(handle, use_apt_pkg=False) if "Package" in s]
     return found
 
 
@@ -143,8 +151,7 @@ def lay_sources(root: Path, profile: BaseProfile, feed_url: str, feed_root: Path
             if entry.get("content") is not None:
                 target.write_text(str(entry["content"]))
             elif entry["kind"] == "keyring":  # the stand-in feed's key in the base's keyring file
-                subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(target), str(keyring)], check=True,
-                               capture_output=True)
+                _dearmor(keyring, target)
             else:
                 laid.left_out[entry["path"]] = "no content recorded"
                 continue
@@ -157,9 +164,7 @@ def lay_sources(root: Path, profile: BaseProfile, feed_url: str, feed_root: Path
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(_source_line(entry, f"{feed_url.rstrip('/')}/{parts.netloc}{parts.path}"))
-        ring = root / entry["signed_by"].lstrip("/")
-        ring.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(ring), str(keyring)], check=True, capture_output=True)
+        _dearmor(keyring, root / entry["signed_by"].lstrip("/"))
         laid.sources.append(entry["path"])
 
 
@@ -174,8 +179,7 @@ def _version_pattern(entry: dict[str, Any]) -> str | None:
 def _pick(pattern: str, versions: list[str]) -> str | None:
     from debian.debian_support import Version
 
-    regex = re.compile(".*".join(re.escape(p) for p in pattern.split("*")) + "$")
-    found = [v for v in versions if regex.match(v)]
+    found = [v for v in versions if fnmatch.fnmatchcase(v, pattern)]
     return max(found, key=Version) if found else None
 
 
@@ -281,8 +285,7 @@ def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: P
     laid = Laid()
     lay_sources(root, profile, feed_url, feed_root, keyring, laid)
     temp_list, temp_ring = root / TEMP_SOURCES, root / TEMP_KEYRING
-    temp_ring.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["gpg", "--dearmor", "--yes", "-o", str(temp_ring), str(keyring)], check=True, capture_output=True)
+    _dearmor(keyring, temp_ring)
     # A repository a laid source already names keeps that source alone: a second entry with another Signed-By
     # stops apt ("Conflicting values set for option Signed-By", upstream-facts.md #7).
     laid_uris = {line.split("] ", 1)[-1].split()[0].rstrip("/") for path in laid.sources
