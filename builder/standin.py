@@ -379,14 +379,15 @@ def _agent(gnupg: Path) -> Iterator[None]:
 
 
 def apt_repositories(catalog: Catalog, feed_url: str, os_name: str) -> list[dict[str, Any]]:
-    """Every apt repository the stand-in serves for ``os_name`` (any image's feeds), addressed at ``feed_url``:
-    ``{url, suite, components}``, sorted."""
+    """Every apt repository the stand-in serves for ``os_name`` (any image's feeds, as ``catalog_pins`` lists
+    them), addressed at ``feed_url``: ``{url, suite, components}``, sorted."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for image in catalog.buildable():
-        if image.model is None:
+    for repo_os, feeds, _ in catalog_pins(catalog)[2]:
+        if repo_os != os_name:
             continue
-        for spec in resolve(catalog, image.name).feeds(feed_url, os_name).values():
+        for spec in feeds.values():
             if spec.get("kind") == "apt":
-                found[(spec["url"], spec["suite"])] = {"url": spec["url"], "suite": spec["suite"],
-                                                      "components": list(spec.get("components") or [])}
+                url = feed_url.rstrip("/") + spec["url"].removeprefix(BASE_URL)
+                found[(url, spec["suite"])] = {"url": url, "suite": spec["suite"],
+                                               "components": list(spec.get("components") or [])}
     return [found[key] for key in sorted(found)]
