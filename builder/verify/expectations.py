@@ -16,6 +16,7 @@ from builder.errors import InputError
 from builder.stack import resolve
 from builder.stack import settings as role_settings
 from builder.stack.feeds import path_markers
+from builder.verify.sku import health_checks, health_defaults
 from builder.versions import major_minor
 
 SUITES = ("static", "hardware", "all")
@@ -29,6 +30,13 @@ def resolve_sku_choice(catalog: Catalog, choice: str) -> str:
     suffix = f"; did you mean '{hint[0]}'?" if hint else ""
     sku_file = catalog.sku_doc.file if catalog.sku_doc else catalog.root / "skus.yaml"
     raise InputError(f"unknown VM size '{choice}' (not in skus.yaml){suffix}", file=sku_file, field="--skus")
+
+
+def sku_table(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    """Every size's facts, each with ``health``: what Azure's health checks run there (None where nothing)."""
+    doc = catalog.sku_doc
+    checks = health_checks(doc.data if doc else None, catalog.skus, file=doc.file if doc else None)
+    return {name: {**facts.model_dump(mode="json"), "health": checks.get(name)} for name, facts in catalog.skus.items()}
 
 
 def build_expectations(catalog: Catalog, image_name: str, *, sku: str = "auto",
@@ -59,9 +67,11 @@ def build_expectations(catalog: Catalog, image_name: str, *, sku: str = "auto",
         "sysctl": settings["sysctl"],
         "rocm_sysctl": settings["rocm_sysctl"] if rocm else {},
         "rocm_device_mode": settings["rocm_device_mode"] if rocm else None,
+        "rocm_amdgpu": settings["rocm_amdgpu"] if rocm else None,
         "target_skus": list(stack.skus),
         "sku": resolve_sku_choice(catalog, sku),
-        "skus": {name: facts.model_dump(mode="json") for name, facts in catalog.skus.items()},
+        "skus": sku_table(catalog),
+        "health_defaults": health_defaults(),
     }
     if "cuda" in stack.components:
         cuda = stack.components["cuda"].version
