@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from builder.verify import sku as sku_mod
-from builder.verify.parsers import nvidia_smi, rocm_smi
+from builder.verify.parsers import nvidia_smi, nvsmi_query, rocm_smi
+from builder.verify.parsers.errors import ParseError
 
 ROCM_QUERY = "rocm-smi --showproductname --json"
 
@@ -63,3 +64,32 @@ def gpus(gpu_report, vendor) -> list:
 @pytest.fixture(autouse=True)
 def _record_sku(request, sku) -> None:
     request.node.user_properties.append(("sku", sku.describe()))
+
+
+@pytest.fixture
+def health(sku) -> dict:
+    """What Azure's health checks run on this size (skus.yaml ``health_checks``); skip where there is none."""
+    checks = sku.facts.get("health")
+    if not checks:
+        pytest.skip(f"Azure's health checks define nothing for {sku.name or 'this host'}")
+    return checks
+
+
+@pytest.fixture(scope="session")
+def defaults(expect) -> dict:
+    """The AzNHC settings every size shares (fatal Xid codes, windows, message sizes)."""
+    return expect["health_defaults"]
+
+
+@pytest.fixture(scope="module")
+def nvsmi_q(host, vendor):
+    """``nvidia-smi -q`` parsed, or the reason it could not be read."""
+    if vendor != "nvidia":
+        return None, "NVIDIA-only check"
+    result = host.run("nvidia-smi -q 2>&1")
+    if result.rc != 0:
+        return None, f"nvidia-smi -q failed (exit {result.rc}): {result.stdout.strip()[:200]}"
+    try:
+        return nvsmi_query.parse(result.stdout), None
+    except ParseError as exc:
+        return None, str(exc)
