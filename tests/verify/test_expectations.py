@@ -91,3 +91,23 @@ def test_role_settings_come_from_the_bundle_file_where_no_roles_are_beside_the_p
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(InputError, match="missing limits"):
         settings.load(tmp_path / "bad.json")
+
+
+def test_azure_health_checks_reach_the_suite(shipped_catalog):
+    exp = build_expectations(shipped_catalog, "ndh100-train")
+    h100 = exp["skus"]["Standard_ND96isr_H100_v5"]["health"]
+    assert h100["source"].startswith("Azure/azurehpc-health-checks conf/nd96isr_h100_v5.conf@")
+    assert h100["allreduce"] == {"min_busbw_gbps": 460.0, "repeats": 1, "message_size": "16G",
+                                 "topology_file": "ndv5-topo.xml"}
+    assert exp["skus"]["Standard_ND96asr_v4"]["health"]["allreduce"]["message_size"] == "8G"
+    assert exp["skus"]["Standard_NC4as_T4_v3"]["health"] is None  # AzNHC has no conf for it
+    assert 79 in exp["health_defaults"]["fatal_xids"] and exp["health_defaults"]["xid_window_hours"] == 2
+
+
+def test_health_check_change_in_skus_yaml_moves_expectation(catalog_copy):
+    path = catalog_copy / "skus.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["health_checks"]["Standard_ND96isr_H100_v5"]["allreduce"]["min_busbw_gbps"] = 470
+    path.write_text(yaml.safe_dump(data))
+    exp = build_expectations(load_catalog(catalog_copy), "ndh100-train")
+    assert exp["skus"]["Standard_ND96isr_H100_v5"]["health"]["allreduce"]["min_busbw_gbps"] == 470

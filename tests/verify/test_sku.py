@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from builder.verify.sku import model_matches, resolve
+import pytest
+
+from builder.errors import InputError
+from builder.verify.sku import health_checks, model_matches, resolve, size_bytes
 
 
 def skus(catalog) -> dict:
@@ -45,3 +48,53 @@ def test_amd_names_match_catalog_model(shipped_catalog):
     assert (r.name, r.source) == ("Standard_ND96isr_MI300X_v5", "rocm-smi")
     assert model_matches("AMD Instinct MI300X OAM", "AMD Instinct MI300X")
     assert not model_matches("NVIDIA H100 NVL", "NVIDIA H100")
+
+
+def test_mi300x_virtual_functions_are_the_mi300x_size(shipped_catalog):
+    # Azure's ND MI300X v5 guests report SR-IOV VFs (ROCm/rccl#1728: "AMD Instinct MI300X VF" on a -azure kernel)
+    r = resolve("auto", skus(shipped_catalog), [], None, ["AMD Instinct MI300X VF"] * 8, "amd")
+    assert (r.name, r.source) == ("Standard_ND96isr_MI300X_v5", "rocm-smi")
+    assert not model_matches("AMD Instinct MI300X VF2", "AMD Instinct MI300X")
+    assert not model_matches("AMD Instinct MI300A", "AMD Instinct MI300X")
+
+
+def test_azure_health_checks_agree_with_the_size_facts(shipped_catalog):
+    """Where both name a fact, skus.yaml and the AzNHC conf of the size say the same."""
+    table = health_checks(shipped_catalog.sku_doc.data, shipped_catalog.skus)
+    assert {"Standard_ND96is_H100_v5", "Standard_ND96isrf_H200_v5", "Standard_NC48ads_A100_v4"} <= set(table)
+    for name, checks in table.items():
+        facts = shipped_catalog.skus[name]
+        assert checks["gpu_count"] == facts.gpu_count, name
+        assert checks["cpu"]["threads"] == facts.vcpus, name
+        if checks.get("allreduce"):
+            assert checks["allreduce"]["min_busbw_gbps"] == facts.allreduce_busbw_gbps, name
+        if checks.get("nvme_count") is not None:
+            assert checks["nvme_count"] == facts.local_nvme_disks, name
+        ib = {port: rate for port, rate in checks["ib_ports"].items() if port.startswith("mlx5_ib")}
+        assert bool(ib) == bool(facts.infiniband), name
+        if ib:
+            assert (len(ib), set(ib.values())) == (facts.infiniband.ports, {facts.infiniband.rate_gbps}), name
+        if facts.nvswitch:
+            assert checks["nvlink"], name
+
+
+def test_health_checks_are_validated(shipped_catalog):
+    doc = {"health_checks": {"Standard_ND96isr_H100_v5": {"source": "Azure/azurehpc-health-checks conf/x.conf@abc1234",
+                                                          "gpu_count": 8, "xid_codes": [79]}}}
+    with pytest.raises(InputError, match="xid_codes"):
+        health_checks(doc, shipped_catalog.skus)
+    with pytest.raises(InputError, match="not in skus"):
+        health_checks({"health_checks": {"Standard_ND96isr_H900_v9": {}}}, shipped_catalog.skus)
+    with pytest.raises(InputError, match="source"):
+        health_checks({"health_checks": {"Standard_ND96isr_H100_v5": {"source": "a blog"}}}, shipped_catalog.skus)
+
+
+@pytest.mark.parametrize("text, value", [("16G", 16 * 2**30), ("8G", 2**33), ("1915071MB", 1915071 * 2**20),
+                                         ("0kB", 0), ("1909409116kB", 1909409116 * 1024), ("8388608", 8388608)])
+def test_sizes_as_nhc_and_nccl_tests_write_them(text, value):
+    assert size_bytes(text) == value
+
+
+def test_unreadable_size():
+    with pytest.raises(ValueError):
+        size_bytes("16 gigs")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from builder.verify.parsers.errors import ParseError
+
 
 @dataclass(frozen=True)
 class Port:
@@ -30,19 +32,21 @@ def parse_ibstat(text: str) -> list[Port]:
         if current is not None and ca is not None:
             rate = current.get("Rate")
             ports.append(Port(ca, current["port"], current.get("State", ""), current.get("Physical state", ""),
-                              int(float(rate)) if rate and re.match(r"[\d.]+$", rate) else None,
+                              int(float(rate)) if rate and re.fullmatch(r"[0-9]+(\.[0-9]+)?", rate) else None,
                               current.get("Link layer", "")))
 
     for line in text.splitlines():
         if m := re.match(r"^CA '([^']+)'", line):
             flush()
             ca, current = m.group(1), None
-        elif m := re.match(r"^\s+Port (\d+):\s*$", line):
+        elif m := re.match(r"^\s+Port ([0-9]+):\s*$", line):
             flush()
             current = {"port": int(m.group(1))}
         elif current is not None and (m := re.match(r"^\s+([A-Za-z ]+):\s*(.*?)\s*$", line)):
             current[m.group(1).strip()] = m.group(2)
     flush()
+    if text.strip() and not ports and "CA '" not in text:
+        raise ParseError("ibstat", "no CA or port found")
     return ports
 
 
@@ -61,7 +65,7 @@ def parse_ibv_devinfo(text: str) -> list[Port]:
         if m := re.match(r"^hca_id:\s*(\S+)", line):
             flush()
             hca, current = m.group(1), None
-        elif m := re.match(r"^\s+port:\s*(\d+)\s*$", line):
+        elif m := re.match(r"^\s+port:\s*([0-9]+)\s*$", line):
             flush()
             current = {"port": int(m.group(1))}
         elif current is not None and (m := re.match(r"^\s+(\w+):\s*(.*?)\s*$", line)):

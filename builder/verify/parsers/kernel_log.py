@@ -34,10 +34,13 @@ class Xid:
 
 
 def _time(line: str) -> datetime | None:
-    if m := _DMESG_T.match(line):
-        return datetime.strptime(re.sub(" +", " ", m.group(1)), "%a %b %d %H:%M:%S %Y")
-    if m := _ISO.match(line):
-        return datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    try:
+        if m := _DMESG_T.match(line):
+            return datetime.strptime(re.sub(" +", " ", m.group(1)), "%a %b %d %H:%M:%S %Y")
+        if m := _ISO.match(line):
+            return datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None  # a stamp that is not a date (Feb 30): the event is kept, without a time
     return None
 
 

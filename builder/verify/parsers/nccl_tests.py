@@ -99,7 +99,7 @@ def _wrong(token: str, column: str) -> int | None:
     if column != "#wrong" or token == "N/A":
         return None
     value = _number(token)  # %g: "1.04858e+06" is a count printed with six significant digits
-    if math.isnan(value) or value < 0 or value != int(value):
+    if not math.isfinite(value) or value < 0 or value != int(value):
         raise ParseError(TOOL, f"#wrong is not a count: {token!r}")
     return int(value)
 

@@ -7,6 +7,8 @@ import io
 import re
 from dataclasses import dataclass
 
+from builder.verify.parsers.errors import ParseError
+
 QUERY_FIELDS = ("index", "name", "driver_version", "persistence_mode", "ecc.mode.current", "memory.total",
                 "pci.bus_id")
 QUERY_COMMAND = f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv,noheader,nounits"
@@ -37,9 +39,12 @@ def parse_query_gpu(text: str, fields: tuple[str, ...] = QUERY_FIELDS) -> list[G
     gpus = []
     for row in rows:
         if len(row) != len(fields):
-            raise ValueError(f"nvidia-smi CSV row has {len(row)} columns, expected {len(fields)}: {row!r}")
+            raise ParseError("nvidia-smi", f"CSV row has {len(row)} columns, expected {len(fields)}: {row!r}")
         values = dict(zip(fields, (c.strip() for c in row), strict=True))
-        memory = re.match(r"\d+", values.get("memory.total", ""))
+        if not re.fullmatch(r"[0-9]+", values.get("index", "")) or "name" not in values \
+                or "driver_version" not in values:
+            raise ParseError("nvidia-smi", f"CSV row without index, name and driver_version: {row!r}")
+        memory = re.match(r"[0-9]+", values.get("memory.total", ""))
         gpus.append(Gpu(index=int(values["index"]), name=values["name"], driver_version=values["driver_version"],
                         persistence_mode=values.get("persistence_mode", ""),
                         ecc_mode=values.get("ecc.mode.current", ""),
@@ -58,8 +63,8 @@ class NvLink:
         return self.speed_gbps is not None
 
 
-_GPU_LINE = re.compile(r"^GPU (\d+):")
-_LINK_LINE = re.compile(r"^\s*Link (\d+):\s*(.+?)\s*$")
+_GPU_LINE = re.compile(r"^GPU ([0-9]+):")
+_LINK_LINE = re.compile(r"^\s*Link ([0-9]+):\s*(.+?)\s*$")
 
 
 def parse_nvlink_status(text: str) -> dict[int, list[NvLink]]:
@@ -74,6 +79,6 @@ def parse_nvlink_status(text: str) -> dict[int, list[NvLink]]:
             continue
         match = _LINK_LINE.match(line)
         if match and gpu is not None:
-            speed = re.match(r"([\d.]+)\s*GB/s", match.group(2))
+            speed = re.match(r"([0-9]+(?:\.[0-9]+)?)\s*GB/s", match.group(2))
             links[gpu].append(NvLink(gpu, int(match.group(1)), float(speed.group(1)) if speed else None))
     return links

@@ -29,7 +29,7 @@ class GpuHealth:
     def count(self, *path: str) -> int | None:
         """An integer field; None when absent or ``N/A``."""
         value = self.get(*path)
-        return int(value) if value is not None and value.isdigit() else None
+        return int(value) if value is not None and re.fullmatch(r"[0-9]+", value) else None
 
     @property
     def name(self) -> str | None:
@@ -39,7 +39,7 @@ class GpuHealth:
         """Summed ECC count, e.g. ``ecc("Volatile", "SRAM", "Uncorrectable")`` (Parity + SEC-DED where split)."""
         prefix = f"ECC Errors/{scope}/{memory} {kind}"
         values = [int(v) for k, v in self.fields.items()
-                  if (k == prefix or k.startswith(prefix + " ")) and v.isdigit()]
+                  if (k == prefix or k.startswith(prefix + " ")) and re.fullmatch(r"[0-9]+", v)]
         return sum(values) if values else None
 
     def throttle_reasons(self) -> list[str]:

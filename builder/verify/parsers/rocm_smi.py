@@ -6,6 +6,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from builder.verify.parsers.errors import ParseError
+
 
 @dataclass(frozen=True)
 class AmdGpu:
@@ -19,16 +21,20 @@ def parse_productname(text: str) -> list[AmdGpu]:
     stripped = text.strip()
     gpus: dict[int, dict[str, str]] = {}
     if stripped.startswith("{"):
-        for card, values in json.loads(stripped).items():
-            match = re.match(r"card(\d+)$", card)
-            if match:
-                gpus[int(match.group(1))] = {k.lower(): str(v) for k, v in values.items()}
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise ParseError("rocm-smi", f"not JSON: {exc}") from None
+        for card, values in (data.items() if isinstance(data, dict) else []):
+            match = re.match(r"card([0-9]+)$", card)
+            if match and isinstance(values, dict):
+                gpus[int(match.group(1))] = {str(k).lower(): str(v) for k, v in values.items()}
     else:
         for line in text.splitlines():
-            match = re.match(r"^GPU\[(\d+)\]\s*:\s*([^:]+?):\s*(.*?)\s*$", line)
+            match = re.match(r"^GPU\[([0-9]+)\]\s*:\s*([^:]+?):\s*(.*?)\s*$", line)
             if match:
                 gpus.setdefault(int(match.group(1)), {})[match.group(2).strip().lower()] = match.group(3)
     if not gpus:
-        raise ValueError("no GPUs in rocm-smi output")
+        raise ParseError("rocm-smi", "no GPUs in the output")
     return [AmdGpu(card, values.get("card series", values.get("card sku", "")), values.get("card model", ""))
             for card, values in sorted(gpus.items())]
