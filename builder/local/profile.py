@@ -9,10 +9,11 @@ What is laid, from the profile's own entries:
   driver pinning package in its own run first), else as empty stand-in packages; a package with no recorded
   version, or one the Debian tree already has, is left out; holds as recorded;
 - its kernel meta packages as empty stand-ins (no version is recorded: the stand-in's is test data);
-- its files with recorded content, and its trees under /opt (the same build of a download the image uses is
+- its files with recorded content (recorded appended lines are appended), its enabled and masked units (a unit
+  whose file the tree lacks is left out), and its trees under /opt (the same build of a download the image uses is
   unpacked there from the stand-in tarball, as the base carries it; a tree packages installed is left out).
 
-Services, waagent settings and files recorded without content are not laid; ``profile.json`` in the layer lists
+Waagent settings and files recorded without content are not laid; ``profile.json`` in the layer lists
 every entry left out and why (kept beside the cached layer, not in the image).
 """
 
@@ -34,6 +35,7 @@ from builder.stack.bases import BaseProfile
 
 KERNEL_STANDIN_VERSION = "{upstream}.0.1000+standin"  # no kernel version is recorded: test data, named as such
 PINNING_PREFIX = "nvidia-driver-pinning-"
+UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 
 
 @dataclass
@@ -44,11 +46,12 @@ class Laid:
     packages: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     trees: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sources": self.sources, "packages": self.packages, "files": self.files, "trees": self.trees,
-                "left_out": self.left_out}
+                "services": self.services, "left_out": self.left_out}
 
 
 def _chroot(root: Path, *command: str, log: Path) -> None:
@@ -239,12 +242,18 @@ def lay_files_and_trees(root: Path, profile: BaseProfile, downloads: dict[str, d
                         laid: Laid) -> None:
     """Files with recorded content; /opt trees (the stand-in tarball of the same build where the image uses it)."""
     for entry in profile.data.get("files") or []:
-        if "content" not in entry or entry["content"] is None:
+        target = root / entry["path"].lstrip("/")
+        if entry.get("content") is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(str(entry["content"]))
+        elif entry.get("appended") is not None:  # the recipe appends (tee -a, >>) to what the file holds
+            target.parent.mkdir(parents=True, exist_ok=True)
+            before = target.read_text() if target.exists() else ""
+            glue = "" if not before or before.endswith("\n") else "\n"
+            target.write_text(before + glue + str(entry["appended"]))
+        else:
             laid.left_out[entry["path"]] = "no content recorded"
             continue
-        target = root / entry["path"].lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(str(entry["content"]))
         laid.files.append(entry["path"])
     # A tree the profile says the base unpacked from a URL the image downloads too: the same build.
     unpacked = dict(downloads)
@@ -265,6 +274,23 @@ def lay_files_and_trees(root: Path, profile: BaseProfile, downloads: dict[str, d
             target.mkdir(parents=True, exist_ok=True)
             (target / ".builder-base-profile").write_text(f"stand-in for {path} ({profile.file.name})\n")
         laid.trees.append(path)
+
+
+def lay_services(root: Path, profile: BaseProfile, log: Path, laid: Laid) -> None:
+    """Enable or mask the units the profile records as enabled or masked (``systemctl`` works offline in a
+    chroot); a unit whose file the tree lacks (its package was not laid) is left out."""
+    for entry in profile.data.get("services") or []:
+        name = entry["name"]
+        if entry.get("masked"):
+            _chroot(root, "systemctl", "mask", name, log=log)
+        elif entry.get("enabled") is True:
+            if not any((root / folder.lstrip("/") / name).exists() for folder in UNIT_DIRS):
+                laid.left_out[name] = "enabled on the base; its unit file is not in the tree"
+                continue
+            _chroot(root, "systemctl", "enable", name, log=log)
+        else:
+            continue
+        laid.services.append(name)
 
 
 def _unpack_top(archive: Path, target: Path) -> None:
@@ -300,6 +326,7 @@ def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: P
         temp_list.unlink(missing_ok=True)
         temp_ring.unlink(missing_ok=True)
     lay_files_and_trees(root, profile, downloads, laid)
+    lay_services(root, profile, log, laid)
     return laid
 
 

@@ -143,3 +143,21 @@ def modules_at_boot(host: Any) -> set[str]:
     """Kernel modules listed in ``/etc/modules-load.d/*.conf`` (``-`` and ``_`` are the same to modprobe)."""
     return {line.strip().replace("-", "_") for text in glob_text(host, "/etc/modules-load.d/*.conf").values()
             for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", ";"))}
+
+
+def blacklisted_modules(host: Any) -> set[str] | None:
+    """Modules the modprobe configuration deny-lists (``modprobe -c``: kmod's own reading of every modprobe.d
+    directory), or None when the host has no modprobe. systemd-modules-load skips a deny-listed module even when
+    /etc/modules-load.d names it: it loads with KMOD_PROBE_APPLY_BLACKLIST ("Module '%s' is deny-listed (by
+    kmod)", systemd/systemd src/shared/module-util.c@0f42bd35594b)."""
+    result = host.run("modprobe -c 2>/dev/null")
+    if result.rc != 0 and not result.stdout:
+        return None
+    return {parts[1].replace("-", "_") for line in result.stdout.splitlines()
+            if len(parts := line.split()) == 2 and parts[0] == "blacklist"}
+
+
+def loaded_at_boot(host: Any) -> tuple[set[str], set[str]]:
+    """(modules /etc/modules-load.d names, those of them systemd-modules-load would skip as deny-listed)."""
+    listed = modules_at_boot(host)
+    return listed, listed & (blacklisted_modules(host) or set())

@@ -140,13 +140,28 @@ def test_rocm_checks_on_planted_files(run_static, scratch, shipped_catalog):
         (scratch / "opt/rocm").symlink_to(f"/{home}")
         stack.callback((scratch / "opt/rocm").unlink)
         stack.enter_context(planted(scratch, "etc/sysctl.d/90-rocm.conf", sysctl))
-        stack.enter_context(planted(scratch, "etc/modules-load.d/amdgpu.conf", "amdgpu\n"))
+        loader = exp["rocm_amdgpu"]
+        stack.enter_context(planted(scratch, "etc/modprobe.d/blacklist.conf", "blacklist amdgpu\n"))
+        script = "".join(f"modprobe -r {m}\n" for m in loader["unload_first"]) + \
+            f"modprobe amdgpu {loader['options']}\n"
+        stack.enter_context(planted(scratch, loader["loader"].lstrip("/"), script))
+        unit = f"etc/systemd/system/{loader['unit']}"
+        stack.enter_context(planted(scratch, unit, f"[Service]\nExecStart={loader['loader']}\n"
+                                    "[Install]\nWantedBy=multi-user.target\n"))
+        wants = scratch / "etc/systemd/system/multi-user.target.wants" / loader["unit"]
+        wants.parent.mkdir(parents=True, exist_ok=True)
+        wants.symlink_to(f"/{unit}")
+        stack.callback(wants.unlink)
         rules_file = stack.enter_context(planted(scratch, "etc/udev/rules.d/70-amdgpu.rules", rules))
         good = run_static(scratch, "ndmi300x-train", "rocm")
         rules_file.write_text(rules.replace(mode, "0660"))
         bad = run_static(scratch, "ndmi300x-train", "rocm")
-    assert good.ok and good.passed == 4
+        # a modules-load.d entry for the blacklisted module loads nothing at boot
+        stack.enter_context(planted(scratch, "etc/modules-load.d/amdgpu.conf", "amdgpu\n"))
+        skipped = run_static(scratch, "ndmi300x-train", "rocm")
+    assert good.ok and good.passed == 4, [(c.name, c.found) for c in good.failures()]
     assert failed(bad) == {"rocm.device_nodes"}
+    assert failed(skipped) == {"rocm.device_nodes", "rocm.amdgpu_at_boot"}
 
 
 def test_openmpi_check_on_planted_files(run_static, scratch, shipped_catalog):

@@ -37,6 +37,22 @@ def test_device_nodes(expect, host, check):
     check.equal([f"kfd {mode}", f"renderD* {mode}"], found)
 
 
-def test_amdgpu_at_boot(host, check):
-    check.that("amdgpu" in probe.modules_at_boot(host), "amdgpu in /etc/modules-load.d",
-               sorted(probe.modules_at_boot(host)) or "(none)")
+def test_amdgpu_at_boot(expect, host, check):
+    """amdgpu is kept out of early boot and loaded by a unit once the GPUs are visible, as Azure's MI300X image
+    does (the rocm role's defaults): blacklisted, the unit enabled, its loader unloading the modules named and
+    loading amdgpu with the options. A modules-load.d entry for a deny-listed module loads nothing."""
+    loader = expect["rocm_amdgpu"]
+    _, skipped = probe.loaded_at_boot(host)
+    blacklisted = probe.blacklisted_modules(host)
+    state = probe.unit_state(host, loader["unit"])
+    script = probe.read(host, loader["loader"]) or ""
+    wanted = [f"modprobe -r {name}" for name in loader["unload_first"]] + [f"modprobe amdgpu {loader['options']}"]
+    found = {
+        "blacklisted": blacklisted is not None and "amdgpu" in blacklisted,
+        loader["unit"]: state,
+        loader["loader"]: [line for line in wanted if line in script] if script else "missing",
+        "deny-listed in modules-load.d (skipped at boot)": sorted(skipped),
+    }
+    expected = {"blacklisted": True, loader["unit"]: "enabled", loader["loader"]: wanted,
+                "deny-listed in modules-load.d (skipped at boot)": []}
+    check.equal(expected, found)
