@@ -189,15 +189,25 @@ def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> No
 
     def deb(name: str, version: str) -> Path:
         if (name, version) not in debs:
-            spec = _entry(manifest["packages"], name, "package", manifest_path)
+            spec = _with_recorded_relations(_entry(manifest["packages"], name, "package", manifest_path), name,
+                                            version)
             debs[(name, version)] = build_deb(name, version, spec, pool)
             companions[(name, version)] = [fill(c, placeholders(name, version)) for c in spec.get("companions") or []]
         return debs[(name, version)]
 
-    for (name, version), _pkg in sorted(packages.items()):
-        deb(name, version)
-        for companion in companions[(name, version)]:
-            deb(companion, version)
+    def with_companions(name: str, version: str) -> list[tuple[str, str]]:
+        """``(name, version)`` and the companions its stand-in depends on, transitively (built at its version)."""
+        found: list[tuple[str, str]] = []
+        queue = [(name, version)]
+        while queue:
+            current = queue.pop(0)
+            if current not in found:
+                found.append(current)
+                deb(*current)
+                queue.extend((c, version) for c in companions[current])
+        return found
+
+    closure = {key: with_companions(*key) for key in sorted(packages)}
     for os_name, feeds, pins in repos:
         for feed_name, feed in feeds.items():
             members = [p for group in pins.values() for p in group if p.feed == feed_name]
@@ -209,7 +219,7 @@ def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> No
                 continue
             repo = _mkdir(root / _rel(feed["url"]))
             dest = _mkdir(repo / ("." if feed["suite"] == "/" else "pool/main"))
-            for name, version in _with_neighbours(feed_name, os_name, members, companions):
+            for name, version in _with_neighbours(feed_name, os_name, members, closure):
                 shutil.copy(deb(name, version), dest)
             suites.setdefault(repo, {})[feed["suite"]] = (feed["components"], _rel(feed["key_url"]))
     public = ensure_key(gnupg)
@@ -231,15 +241,34 @@ def _build(catalog: Catalog, manifest_path: Path, work: Path, gnupg: Path) -> No
     (work / "feed.json").write_text(json.dumps({"downloads": tarballs, "packages": len(debs)}, indent=2))
 
 
+RELATIONS = ("depends", "pre_depends", "provides", "conflicts", "breaks", "replaces")
+
+
+def _with_recorded_relations(spec: dict[str, Any], name: str, version: str) -> dict[str, Any]:
+    """``spec`` with the relation fields a recorded fact gives for exactly ``name`` ``version``
+    (builder/data/feeds: the repository's own Depends, Pre-Depends, Provides, Conflicts, Breaks, Replaces); the
+    manifest's relations stay for the fields no record shows (null) and for versions nothing records."""
+    from builder.stack.records import all_records
+
+    recorded = [r for r in all_records() if r.name == name and r.version == version]
+    merged = dict(spec)
+    for relation in RELATIONS:
+        values = {tuple(r.fields[relation]) for r in recorded if r.fields.get(relation) is not None}
+        if len(values) == 1:  # records of several OSes that agree (one .deb serves them all)
+            merged[relation] = list(next(iter(values)))
+    return merged
+
+
 def _with_neighbours(feed: str, os_name: str, members: list[Package],
-                     companions: dict[tuple[str, str], list[str]]) -> list[tuple[str, str]]:
-    """The pins of one repository, their companions, and every other version the recorded repository facts
-    (builder/data/feeds) list for those names on ``os_name``: as in the real repository, newer builds sit beside
-    the pinned ones, so an unpinned name or a pin apt has not read yet pulls the newest."""
+                     closure: dict[tuple[str, str], list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """The pins of one repository, their companions (``closure``: each pin with its companions, transitively),
+    and every other version the recorded repository facts (builder/data/feeds) list for those names on
+    ``os_name``: as in the real repository, newer builds sit beside the pinned ones, so an unpinned name or a pin
+    apt has not read yet pulls the newest."""
     from builder.stack.records import for_package
 
     wanted = {(p.name, p.version) for p in members}
-    wanted |= {(c, p.version) for p in members for c in companions.get((p.name, p.version), [])}
+    wanted |= {pair for p in members for pair in closure.get((p.name, p.version), [])}
     for name in sorted({n for n, _ in wanted}):
         wanted |= {(name, r.version) for r in for_package(feed, os_name, name) if r.os == os_name}
     return sorted(wanted)
@@ -268,9 +297,10 @@ def build_deb(name: str, version: str, spec: dict[str, Any], out: Path) -> Path:
                    "Maintainer": "builder stand-in feed <standin@builder.invalid>", "Section": "misc",
                    "Priority": "optional", "Description": f"{spec.get('description', name)}\n stand-in package "
                    "generated by builder for offline tests; not the vendor's software."}
-        depends = [fill(d, values) for d in spec.get("depends") or []]
-        if depends:
-            control["Depends"] = ", ".join(depends)
+        for relation in RELATIONS:
+            relations = [fill(d, values) for d in spec.get(relation) or []]
+            if relations:
+                control["-".join(part.capitalize() for part in relation.split("_"))] = ", ".join(relations)
         (tree / "DEBIAN" / "control").write_text("".join(f"{k}: {v}\n" for k, v in control.items()))
         conffiles = [p for p, _, _ in _files(spec, values) if p.startswith("/etc/")]
         if conffiles:

@@ -143,6 +143,26 @@ def _cuda_libraries(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Probl
                               f"the toolkit {major}.{minor}; use a build <= +cuda{major}.{minor}")
 
 
+@rule("dcgm-exporter", "dcgm-exporter comes with DCGM, paired with the DCGM release its tag names (warning)")
+def _dcgm_exporter(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    c = m.components
+    if not c.dcgm_exporter:
+        return
+    if not c.dcgm:
+        yield img.problem(("components", "dcgm_exporter"), "dcgm-exporter reads DCGM: add components.dcgm")
+        return
+    # "Run DCGM Exporter with the DCGM version paired with that exporter release. Mismatched combinations might
+    # function ..." (docs.nvidia.com/datacenter/dcgm/latest/installation/install-dcgm-exporter.html); the tag
+    # <dcgm>-<exporter> names the pair.
+    paired = c.dcgm_exporter.version.split("-", 1)[0]
+    dcgm = c.dcgm.version.split(":")[-1].split("-")[0]
+    if paired != dcgm:
+        yield img.problem(("components", "dcgm_exporter", "version"),
+                          f"dcgm-exporter {c.dcgm_exporter.version} is paired with DCGM {paired}, the image has "
+                          f"DCGM {dcgm}; NVIDIA supports only the paired release (use a {dcgm}-* tag when one "
+                          "exists)", "warning")
+
+
 @rule("hpcx", "HPC-X matches the CUDA major and the DOCA-OFED release")
 def _hpcx(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
     c = m.components

@@ -156,6 +156,13 @@ class DownloadedTool(Strict):
     download: Download
 
 
+class DcgmExporter(Strict):
+    """``version``: the release tag, ``<DCGM version>-<exporter version>`` (NVIDIA tags the tested pair; its apt
+    package ``datacenter-gpu-manager-exporter`` is versioned by the exporter part)."""
+
+    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+-\d+\.\d+\.\d+$")]
+
+
 class Checksum(Strict):
     sha256: Sha256
     source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -198,7 +205,7 @@ class Components(Strict):
     hpcx: Hpcx | None = None
     openmpi: DownloadedTool | None = None
     dcgm: Pinned | None = None
-    dcgm_exporter: DownloadedTool | None = None
+    dcgm_exporter: DcgmExporter | None = None
     node_exporter: DownloadedTool | None = None
     enroot: Enroot | None = None
     pyxis: Pyxis | None = None

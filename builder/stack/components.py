@@ -44,7 +44,7 @@ COMPONENTS: dict[str, ComponentInfo] = {
     "enroot": ComponentInfo("enroot_pyxis", None, (f"{_HPC}::test_enroot_config",)),
     "pyxis": ComponentInfo("enroot_pyxis", None, (f"{_HPC}::test_pyxis_config",)),
     "dcgm": ComponentInfo("monitoring", "nvidia-dcgm.service"),
-    "dcgm_exporter": ComponentInfo("monitoring", "dcgm-exporter.service"),
+    "dcgm_exporter": ComponentInfo("monitoring", "nvidia-dcgm-exporter.service"),
     "node_exporter": ComponentInfo("monitoring", "node_exporter.service"),
 }
 

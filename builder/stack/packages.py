@@ -117,6 +117,15 @@ def _dcgm(c: dict[str, Any]) -> list[Package]:
     return packages
 
 
+def _dcgm_exporter(c: dict[str, Any]) -> list[Package]:
+    # NVIDIA ships the exporter as datacenter-gpu-manager-exporter in the CUDA repository, "versioned by the exporter
+    # version" (docs.nvidia.com/datacenter/dcgm/latest/installation/install-dcgm-exporter.html): tag 4.4.1-4.6.0 is
+    # 4.6.0-1 (Azure/AgentBaker parts/common/components.json@d97ea047ccd5, beside DCGM 1:4.4.1-1). The revision of
+    # other releases is not recorded: a glob.
+    exporter = str(c["dcgm_exporter"]["version"]).split("-", 1)[1]
+    return [Package("datacenter-gpu-manager-exporter", f"{exporter}-*", "cuda")]
+
+
 def _doca_ofed(c: dict[str, Any]) -> list[Package]:
     doca = c["doca_ofed"]
     return [Package("doca-ofed", doca.get("package_version") or f"{doca['version']}-*", "doca")]
@@ -148,6 +157,7 @@ PACKAGE_TABLE = {
     "nccl": _nccl,
     "container_toolkit": _container_toolkit,
     "dcgm": _dcgm,
+    "dcgm_exporter": _dcgm_exporter,
     "doca_ofed": _doca_ofed,
     "enroot": _enroot,
     "rocm": _rocm,

@@ -69,7 +69,7 @@ def for_package(feed: str, os_name: str, name: str, root: Path = FEED_RECORDS) -
 def exact_versions(packages: dict[str, list[Any]], os_name: str, root: Path = FEED_RECORDS) -> dict[str, list[Any]]:
     """Replace each version glob by the one recorded version of that release for ``os_name`` (with its source);
     a glob no record (or more than one) matches stays a glob: apt picks the build the repository has. An exact
-    pin a record confirms gets that record's source."""
+    pin a record confirms gets that record's source; every other pin names the catalog as its source."""
     import dataclasses
 
     resolved: dict[str, list[Any]] = {}
@@ -80,5 +80,9 @@ def exact_versions(packages: dict[str, list[Any]], os_name: str, root: Path = FE
                             if pkg.matches(r.version)})
             if len(found) == 1 and not pkg.source:
                 pkg = dataclasses.replace(pkg, version=found[0][0], source=found[0][1])
+            elif not pkg.source:  # the catalog's own pin; no record gives (or confirms) the version string
+                glob = " (an apt glob: apt takes the repository's build of that release)" if not pkg.exact else ""
+                pkg = dataclasses.replace(pkg, source=f"catalog components.{component}: no recorded {pkg.name} "
+                                                      f"{pkg.version} for {os_name}{glob}")
             resolved[component].append(pkg)
     return resolved

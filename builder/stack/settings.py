@@ -33,15 +33,18 @@ def _defaults(roles_dir: Path, role: str) -> dict[str, Any]:
 
 
 def from_roles(roles_dir: Path = ROLES_DIR) -> dict[str, Any]:
-    """``{limits, sysctl, rocm_sysctl, rocm_device_mode, rocm_amdgpu}`` from the roles' defaults."""
+    """``{limits, sysctl, rocm_sysctl, rocm_device_mode, rocm_amdgpu, exporter_conflicts}`` from the roles'
+    defaults."""
     common = _defaults(roles_dir, "common")
     rocm = _defaults(roles_dir, "rocm")
+    monitoring = _defaults(roles_dir, "monitoring")
     return {
         "limits": {item: common[f"common_{item}"] for item in LIMITS if f"common_{item}" in common},
         "sysctl": {key: str(value) for key, value in (common.get("common_sysctl") or {}).items()},
         "rocm_sysctl": {key: str(value) for key, value in (rocm.get("rocm_sysctl") or {}).items()},
         "rocm_device_mode": rocm.get("rocm_device_mode"),
         "rocm_amdgpu": {key: rocm.get(f"rocm_amdgpu_{key}") for key in AMDGPU_LOADER},
+        "exporter_conflicts": list(monitoring.get("monitoring_dcgm_exporter_conflicts") or []),
     }
 
 
@@ -58,8 +61,8 @@ def load(path: Path | None = None) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read role settings: {exc}", file=path, field="--role-settings") from None
-    missing = [key for key in ("limits", "sysctl", "rocm_sysctl", "rocm_device_mode", "rocm_amdgpu")
-               if key not in data]
+    missing = [key for key in ("limits", "sysctl", "rocm_sysctl", "rocm_device_mode", "rocm_amdgpu",
+                               "exporter_conflicts") if key not in data]
     if not isinstance(data, dict) or missing:
         raise InputError(f"not a role settings file (missing {', '.join(missing)})", file=path,
                          field="--role-settings")

@@ -161,3 +161,33 @@ def loaded_at_boot(host: Any) -> tuple[set[str], set[str]]:
     """(modules /etc/modules-load.d names, those of them systemd-modules-load would skip as deny-listed)."""
     listed = modules_at_boot(host)
     return listed, listed & (blacklisted_modules(host) or set())
+
+
+UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+
+
+def exec_start(host: Any, unit: str) -> list[str] | None:
+    """The command line of a unit's effective ``ExecStart=`` (the first unit file found in systemd's lookup order,
+    then its ``.d/*.conf`` drop-ins, where an empty ``ExecStart=`` resets the list; systemd.service(5)), without
+    systemd's ``-@:+!`` prefixes; None when no unit file is found."""
+    main = next((text for folder in UNIT_DIRS if (text := read(host, f"{folder}/{unit}")) is not None), None)
+    if main is None:
+        return None
+    texts = [main] + [t for _, t in sorted(glob_text(host, f"/etc/systemd/system/{unit}.d/*.conf").items())]
+    commands: list[str] = []
+    for text in texts:
+        for line in text.splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key.strip() == "ExecStart":
+                commands = [value.strip()] if value.strip() else []
+    if not commands:
+        return []
+    argv = shlex.split(commands[-1])
+    if argv:
+        argv[0] = argv[0].lstrip("-@:+!")
+    return argv
+
+
+def executable(host: Any, path: str) -> bool:
+    """``path`` (links followed) is an executable file."""
+    return host.run(f"test -f {shlex.quote(path)} && test -x {shlex.quote(path)}").rc == 0

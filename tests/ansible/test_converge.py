@@ -15,6 +15,7 @@ import yaml
 from builder.converge import converge
 from builder.errors import InputError
 from builder.rootfs import copy_tree, mounts_under, remove_tree
+from tests.fixtures.ansible import FROM_PROFILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 IMAGES = ["ndh100-train", "nca100-infer", "ndmi300x-train", "cpu-infer"]
@@ -48,7 +49,9 @@ def test_pinned_packages_installed_and_held(converged_rootfs, image):
     manifest = json.loads((root / "etc/builder/image.json").read_text())
     assert manifest["image"] == image and manifest["version"] == "2026.1130.1" and manifest["git_commit"] == "0" * 40
     assert manifest["components"] == {k: str(v["version"]) for k, v in data["builder_components"].items()}
-    assert "linux-image-cloud-amd64" in {line.split("=")[0] for line in status if " hold " in line}
+    # the kernel meta package the tree has is held: Debian's cloud kernel, or the one the laid base profile carries
+    kernel = "linux-azure-lts-22.04" if image in FROM_PROFILE else "linux-image-cloud-amd64"
+    assert kernel in {line.split("=")[0] for line in status if " hold " in line}
     limits = (root / "etc/security/limits.d/90-builder.conf").read_text()
     assert "memlock unlimited" in limits and "nofile  1048576" in limits
     assert 'APT::Periodic::Unattended-Upgrade "0"' in (root / "etc/apt/apt.conf.d/80builder").read_text()
@@ -69,7 +72,7 @@ def test_nvidia_training_stack(converged_rootfs):
     assert f"V{cuda}" in nvcc
     assert "blacklist nouveau" in (root / "etc/modprobe.d/blacklist-nvidia-nouveau.conf").read_text()
     assert (root / "etc/modules-load.d/nvidia-peermem.conf").read_text().strip() == "nvidia_peermem"
-    for unit in ("nvidia-persistenced", "nvidia-fabricmanager", "nvidia-dcgm", "openibd", "dcgm-exporter",
+    for unit in ("nvidia-persistenced", "nvidia-fabricmanager", "nvidia-dcgm", "openibd", "nvidia-dcgm-exporter",
                  "node_exporter"):
         assert enabled(root, unit), unit
     assert "OS.EnableRDMA=y" in (root / "etc/waagent.conf").read_text().splitlines()
@@ -149,7 +152,7 @@ def test_cpu_image_has_no_vendor_feeds(converged_rootfs):
 def test_second_converge_changes_nothing(converged_rootfs, image):
     root = converged_rootfs(image)
     vars_file = converged_rootfs.vars_file(image)
-    again = converge(root, vars_file, log=vars_file.parent / "converge-again.log", tags=TAGS)
+    again = converged_rootfs.converge_again(image, root, vars_file.parent / "converge-again.log", TAGS)
     assert again.changed == 0, (vars_file.parent / "converge-again.log").read_text()[-3000:]
     assert again.ok >= 15 and again.failed == 0  # cpu-infer, the smallest image, reports 20
 
@@ -193,6 +196,26 @@ def test_rerun_repairs_drift(converged_rootfs, tmp_path):
 
         again = converge(copy, vars_file, log=tmp_path / "again.log", tags=TAGS)
         assert again.changed == 0, (tmp_path / "again.log").read_text()[-3000:]
+    finally:
+        remove_tree(copy)
+
+
+def test_profiling_units_are_disabled_where_the_exporter_runs(converged_rootfs, tmp_path):
+    """Shown by the ubuntu-hpc profile: the base, at its release tags, enables dynolog.service, which holds the
+    exclusive GPU profiling context (DCGM_FI_PROF_*) dcgm-exporter needs (Azure/azhpc-images#587); the image
+    enabled the exporter beside it. The monitoring role disables it, and the static suite checks it."""
+    copy = tmp_path / "rootfs"
+    copy_tree(converged_rootfs("ndh100-train"), copy)
+    try:
+        unit = copy / "etc/systemd/system/dynolog.service"
+        unit.write_text("[Service]\nExecStart=/usr/local/bin/dynolog\n\n[Install]\nWantedBy=multi-user.target\n")
+        subprocess.run(["chroot", str(copy), "systemctl", "enable", "dynolog.service"], check=True,
+                       capture_output=True)
+        assert enabled(copy, "dynolog")
+        result = converge(copy, converged_rootfs.vars_file("ndh100-train"), log=tmp_path / "converge.log",
+                          tags=["image"])
+        assert result.failed == 0 and not enabled(copy, "dynolog")
+        assert enabled(copy, "nvidia-dcgm-exporter")
     finally:
         remove_tree(copy)
 

@@ -47,6 +47,21 @@ def test_dependencies_are_declared(standin_feed):
     assert deb_field(dev, "Depends") == f"libnccl2 (= {deb_field(dev, 'Version')})"
 
 
+def test_recorded_relations_are_the_repositorys(standin_feed):
+    """A stand-in at a recorded version declares the relations the record gives (builder/data/feeds, NVIDIA/DCGM
+    cmake/packaging.cmake); the manifest's own stay for what nothing records."""
+    debs = all_debs(standin_feed)
+    core = debs[("datacenter-gpu-manager-4-core", "1:4.5.2-1")]
+    assert deb_field(core, "Depends") == "libc6 (>= 2.27), lshw"
+    assert deb_field(core, "Pre-Depends") == "passwd, login"
+    assert deb_field(core, "Conflicts") == "datacenter-gpu-manager"
+    cuda13 = debs[("datacenter-gpu-manager-4-cuda13", "1:4.5.2-1")]
+    assert deb_field(cuda13, "Provides") == "datacenter-gpu-manager-4 (= 1:4.5.2-1)"
+    toolkit = debs[("nvidia-container-toolkit", "1.18.0-1")]
+    assert "libnvidia-container-tools (<< 2.0.0)" in deb_field(toolkit, "Depends")
+    assert deb_field(toolkit, "Breaks") == "nvidia-container-runtime (<= 3.5.0-1), nvidia-container-runtime-hook"
+
+
 def test_nvcc_prints_the_pinned_cuda_version(ansible_catalog, standin_feed, tmp_path):
     cuda = ansible_catalog.model("ndh100-train").components.cuda.version
     deb = next(d for (name, _), d in all_debs(standin_feed).items() if name.startswith("cuda-toolkit-"))

@@ -89,6 +89,12 @@ def test_converged_images_pass_pre_generalize(image, converged_rootfs, run_stati
     assert result.ok, [(c.name, c.expected, c.found) for c in result.failures()]
 
 
+def enable_dynolog(root: Path) -> None:
+    (root / "etc/systemd/system/dynolog.service").write_text(
+        "[Service]\nExecStart=/usr/local/bin/dynolog\n\n[Install]\nWantedBy=multi-user.target\n")
+    chroot(root, "systemctl", "enable", "dynolog.service")
+
+
 def test_each_mutation_fails_exactly_its_checks(mutable, expect, run_static, converged_rootfs, tmp_path):
     # the real generalize role, with the stand-in feed bind-mounted read-only as in a build
     run_generalize(mutable, converged_rootfs.vars_file(IMAGE), tmp_path / "generalize.log")
@@ -117,6 +123,10 @@ def test_each_mutation_fails_exactly_its_checks(mutable, expect, run_static, con
         ("install a Fabric Manager of another version",
          lambda r: install_other_version(r, manager, f"{other_driver}-1", tmp_path),
          {f"packages.pinned[{manager}]", "packages.fabric_manager_matches_driver"}),
+        ("enable a unit that holds the GPU profiling context (dynolog, as the ubuntu-hpc base does)",
+         enable_dynolog, {"services.exporter_conflicts"}),
+        ("remove the program the exporter's unit starts",
+         lambda r: (r / "usr/bin/dcgm-exporter").unlink(), {"services.runs[nvidia-dcgm-exporter]"}),
     ]
     expected: set[str] = set()
     for description, mutate, checks in steps:
