@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "hw-samples"  # ../shared beside the clone
 H100 = "Standard_ND96isr_H100_v5"
 PASSING = {"gpu.count", "gpu.model", "gpu.driver_version", "gpu.persistence_mode", "gpu.ecc", "gpu.nvlink",
            "fabric.ib_ports", "collectives.allreduce_correct", "collectives.allreduce_busbw", "dcgm.diag_r1",
@@ -73,7 +72,7 @@ def tools(tmp_path: Path, **overrides: str) -> dict[str, str]:
     outputs = {
         "query": (SAMPLES / "nvidia-smi-query-h100x8.csv").read_text(),
         "nvlink": (SAMPLES / "nvlink-status-h100x8.txt").read_text(),
-        "smi_q": text(SHARED / "nvidia-smi-q-h100x8-535.183.01.txt"),
+        "smi_q": text(SAMPLES / "nvidia-smi-q-h100x8-535.183.01.txt"),
         "ibstat": (SAMPLES / "ibstat-ndv5.txt").read_text(),
         "all_reduce_perf": allreduce_16g(),
         "dcgmi": (SAMPLES / "dcgmi-diag-r1-dcgm4.txt").read_text(),
@@ -151,7 +150,7 @@ def test_auto_derives_the_sku_from_nvidia_smi(run_cli, tmp_path, baseline):
 
 
 def smi_q_with(old: str, new: str, count: int = 1) -> str:
-    return text(SHARED / "nvidia-smi-q-h100x8-535.183.01.txt").replace(old, new, count)
+    return text(SAMPLES / "nvidia-smi-q-h100x8-535.183.01.txt").replace(old, new, count)
 
 
 VARIANTS = {

@@ -1,5 +1,6 @@
-"""Parsers and verdict rules on real tool outputs: tests/verify/samples/*-<source>.* and ../shared's hw-samples
-(each file's first line names its source). Verdicts are the ones Azure's health checks reach on them."""
+"""Parsers and verdict rules on real tool outputs in tests/verify/samples (each file's first line names its public
+source; none is read from outside the repository, so CI runs them all). Verdicts are the ones Azure's health
+checks reach on them."""
 
 from __future__ import annotations
 
@@ -26,15 +27,11 @@ from builder.verify.sku import BENIGN_THROTTLE_REASONS, FATAL_XIDS, RETIRED_PAGE
 from builder.verify.suites.hardware import rules
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "hw-samples"
 
 
 def real(name: str) -> str:
-    """A sample without its ``#@`` source lines (tests/verify/samples, else ../shared's hw-samples)."""
-    path = SAMPLES / name if (SAMPLES / name).exists() else SHARED / name
-    if not path.exists():
-        pytest.skip(f"{name} not here (../shared/reference/hw-samples is beside the clone in CI)")
-    text = path.read_text()
+    """A sample (tests/verify/samples; each names its public source on its first line) without its ``#@`` lines."""
+    text = (SAMPLES / name).read_text()
     assert text.startswith("#@ SOURCE: "), f"{name} does not name its source"
     return "".join(line for line in text.splitlines(True) if not line.startswith("#@ "))
 

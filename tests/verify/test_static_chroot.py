@@ -15,7 +15,7 @@ pytestmark = pytest.mark.root
 
 HYGIENE = {"hygiene.no_ssh_host_keys", "hygiene.machine_id_empty", "hygiene.no_authorized_keys",
            "hygiene.no_shell_history", "hygiene.no_secrets", "hygiene.no_build_user", "hygiene.apt_cleaned",
-           "hygiene.var_log_small"}
+           "hygiene.var_log_small", "hygiene.no_build_trees"}
 
 
 def failed(result) -> set[str]:

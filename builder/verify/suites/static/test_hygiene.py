@@ -58,3 +58,10 @@ def test_var_log_small(host, check):
     out = host.run("du -sk /var/log 2>/dev/null").stdout.split()
     size = int(out[0]) if out else 0
     check.that(size <= VAR_LOG_MAX_KIB, f"/var/log <= {VAR_LOG_MAX_KIB} KiB", f"{size} KiB")
+
+
+def test_no_build_trees(host, check):
+    """Source trees the build unpacked and compiled in (Open MPI, Pyxis under /usr/local/src, each marked by its
+    unpack record) are only the build's: what the image runs was installed elsewhere (/opt, /usr/local/lib)."""
+    found = lines(host, "find /usr/local/src -mindepth 2 -maxdepth 2 -name .builder-sha256 2>/dev/null; true")
+    check.equal([], sorted(path.rsplit("/", 1)[0] for path in found))
