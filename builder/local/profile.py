@@ -280,7 +280,11 @@ def lay_services(root: Path, profile: BaseProfile, log: Path, laid: Laid) -> Non
     """Enable or mask the units the profile records as enabled or masked (``systemctl`` works offline in a
     chroot); a unit whose file the tree lacks (its package was not laid) is left out."""
     for entry in profile.data.get("services") or []:
-        name = entry["name"]
+        name = entry.get("name")
+        if not name:  # a service the profile names only by its component (the DSVM's JupyterHub)
+            if entry.get("enabled") or entry.get("masked"):
+                laid.left_out[f"{entry.get('component')} (service)"] = "no unit name recorded"
+            continue
         if entry.get("masked"):
             _chroot(root, "systemctl", "mask", name, log=log)
         elif entry.get("enabled") is True:

@@ -94,3 +94,18 @@ def test_which_builds_lay_a_profile(shipped_catalog, tmp_path, image, options, l
     pipeline = Pipeline(shipped_catalog, BuildOptions(image=image, state_dir=tmp_path, publish=False, **options))
     profile = pipeline._base_profile()
     assert (profile.file.name if profile else None) == laid
+
+
+def test_a_service_recorded_without_a_unit_name_is_left_out(tmp_path):
+    """The DSVM profile records JupyterHub as enabled without its unit's name (Microsoft Learn names none): laying
+    it must leave it out, saying why (a build of nca100-infer stopped here with a TypeError)."""
+    from types import SimpleNamespace
+
+    from builder.local.profile import Laid, lay_services
+
+    profile = profile_for("microsoft-dsvm", "ubuntu-2204", "2204-gen2")
+    assert any(s.get("name") is None and s.get("enabled") for s in profile.data["services"])
+    laid = Laid()
+    lay_services(tmp_path, SimpleNamespace(data={"services": [s for s in profile.data["services"]
+                                                               if not s.get("name")]}), tmp_path / "log", laid)
+    assert laid.left_out == {"jupyterhub (service)": "no unit name recorded"} and laid.services == []
