@@ -37,20 +37,22 @@ def test_vcpus(sku, host, check):
     check.equal(sku.facts["vcpus"], found)
 
 
-def test_memory(health, memory, check):
-    spec = needs(health, "physmem")
+def _check_size(health, memory, check, key: str, field: str) -> None:
+    """``free -k``'s ``field`` (KiB) within the health checks' ``key`` range and tolerance."""
+    spec = needs(health, key)
     expected = f"{spec['min']}..{spec['max']} +-{spec['tolerance_pct']}%"
     if isinstance(memory, str):
         check.that(False, expected, memory)
-    check.that(_within(memory.total_kib, spec), expected, f"{memory.total_kib}kB")
+    found = getattr(memory, field)
+    check.that(_within(found, spec), expected, f"{found}kB")
+
+
+def test_memory(health, memory, check):
+    _check_size(health, memory, check, "physmem", "total_kib")
 
 
 def test_swap(health, memory, check):
-    spec = needs(health, "swap")
-    expected = f"{spec['min']}..{spec['max']} +-{spec['tolerance_pct']}%"
-    if isinstance(memory, str):
-        check.that(False, expected, memory)
-    check.that(_within(memory.swap_kib, spec), expected, f"{memory.swap_kib}kB")
+    _check_size(health, memory, check, "swap", "swap_kib")
 
 
 def test_nvme_count(health, host, check):
