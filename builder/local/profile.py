@@ -32,10 +32,10 @@ from urllib.parse import urlsplit
 
 from builder.errors import OperationError
 from builder.stack.bases import BaseProfile
+from builder.verify.probe import UNIT_DIRS
 
 KERNEL_STANDIN_VERSION = "{upstream}.0.1000+standin"  # no kernel version is recorded: test data, named as such
 PINNING_PREFIX = "nvidia-driver-pinning-"
-UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 
 
 @dataclass
@@ -288,7 +288,7 @@ def lay_services(root: Path, profile: BaseProfile, log: Path, laid: Laid) -> Non
         if entry.get("masked"):
             _chroot(root, "systemctl", "mask", name, log=log)
         elif entry.get("enabled") is True:
-            if not any((root / folder.lstrip("/") / name).exists() for folder in UNIT_DIRS):
+            if not any((root / folder.lstrip("/") / name).exists() for folder in UNIT_DIRS):  # systemd's lookup
                 laid.left_out[name] = "enabled on the base; its unit file is not in the tree"
                 continue
             _chroot(root, "systemctl", "enable", name, log=log)

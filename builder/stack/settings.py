@@ -19,6 +19,8 @@ from builder.paths import ROLES_DIR
 FILE_NAME = "role-settings.json"
 LIMITS = ("memlock", "nofile", "stack")
 AMDGPU_LOADER = ("unit", "loader", "options", "unload_first")
+# The keys from_roles returns; a bundle's role-settings.json must carry each.
+KEYS = ("limits", "sysctl", "rocm_sysctl", "rocm_device_mode", "rocm_amdgpu", "exporter_conflicts")
 
 
 def _defaults(roles_dir: Path, role: str) -> dict[str, Any]:
@@ -61,8 +63,7 @@ def load(path: Path | None = None) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read role settings: {exc}", file=path, field="--role-settings") from None
-    missing = [key for key in ("limits", "sysctl", "rocm_sysctl", "rocm_device_mode", "rocm_amdgpu",
-                               "exporter_conflicts") if key not in data]
+    missing = [key for key in KEYS if key not in data]
     if not isinstance(data, dict) or missing:
         raise InputError(f"not a role settings file (missing {', '.join(missing)})", file=path,
                          field="--role-settings")
