@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FAULT_KINDS = ("throttle", "error", "reset", "lro_fail", "replication_fail")
+FAULT_KINDS = ("throttle", "error", "reset", "drop_response", "hold", "lro_fail", "replication_fail")
 
 
 @dataclass
@@ -45,6 +45,8 @@ class Fault:
     region: str | None = None
     code: str = "InternalServerError"
     message: str = "Injected fault."
+    # hold: the request waits (outside the store lock) until released through POST /_emulator/faults/release
+    released: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method.upper():
@@ -59,8 +61,11 @@ class Faults:
         self._lock = threading.Lock()
         self.items: list[Fault] = []
         self.fired = 0
+        self.holding = 0  # requests waiting on a "hold" fault now
 
     def add(self, spec: dict[str, Any]) -> Fault:
+        if "released" in spec:
+            raise ValueError("unknown fault field 'released'")
         fault = Fault(**spec)
         if fault.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind '{fault.kind}' (one of {', '.join(FAULT_KINDS)})")
@@ -70,6 +75,8 @@ class Faults:
 
     def clear(self) -> None:
         with self._lock:
+            for fault in self.items:
+                fault.released.set()
             self.items.clear()
 
     def take(self, kinds: tuple[str, ...], method: str, path: str) -> Fault | None:
@@ -83,4 +90,23 @@ class Faults:
 
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [asdict(f) for f in self.items if f.count > 0]
+            return [_spec(f) for f in self.items if f.count > 0]
+
+    def hold(self, fault: Fault, timeout: float = 120.0) -> None:
+        """Block the calling request thread until ``release()`` (or ``timeout``, so a test can never hang it)."""
+        with self._lock:
+            self.holding += 1
+        try:
+            fault.released.wait(timeout)
+        finally:
+            with self._lock:
+                self.holding -= 1
+
+    def release(self) -> None:
+        with self._lock:
+            for fault in self.items:
+                fault.released.set()
+
+
+def _spec(fault: Fault) -> dict[str, Any]:
+    return {f.name: getattr(fault, f.name) for f in fields(fault) if f.name != "released"}

@@ -30,8 +30,9 @@ VERSION = IMAGE + r"/versions/(?P<version>[^/]+)"
 OPERATION = SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/capsOperations/(?P<op>[^/]+)"
 RG_OPERATION = SUB + r"/operationresults/(?P<op>[^/]+)"
 
-NAME = re.compile(r"^[^_\W][\w.\-]{0,79}(?<![-.])$")
-VERSION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+# ARM's own rule for gallery and image names, in ASCII (its message quotes ^[^_\W][\w-._]{0,79}(?<![-.])$)
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}(?<![-.])", re.ASCII)
+VERSION_NAME = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)", re.ASCII)  # fullmatch: no Unicode digits, no "\n"
 STORAGE_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
 BUSY = ("Creating", "Updating", "Deleting", "Migrating")
 IMMUTABLE_IMAGE = ("osType", "osState", "hyperVGeneration", "identifier", "architecture")
@@ -49,7 +50,20 @@ def _iso(ts: float) -> str:
 
 
 def _public(resource: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in copy.deepcopy(resource).items() if not k.startswith("_")}
+    body = {k: v for k, v in copy.deepcopy(resource).items() if not k.startswith("_")}
+    if resource.get("_etag"):
+        body["etag"] = resource["_etag"]
+    return body
+
+
+def _new_etag(resource: dict[str, Any]) -> None:
+    """A fresh entity tag on every change a client makes (PUT, PATCH, DELETE); ARM leaves storing and validating
+    ETags to the resource provider (Azure/azure-resource-manager-rpc v1.0/Addendum.md, "ETags for Resources")."""
+    resource["_etag"] = f'"{uuid.uuid4()}"'
+
+
+def _etag_header(resource: dict[str, Any]) -> dict[str, str]:
+    return {"ETag": resource["_etag"]} if resource.get("_etag") else {}
 
 
 def _region(name: str, target: str) -> tuple[str, str]:
@@ -61,7 +75,7 @@ def _region(name: str, target: str) -> tuple[str, str]:
 
 
 def _check_name(name: str, target: str) -> None:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise ArmError(400, "InvalidParameter", f"The entity name '{name}' is invalid according to its validation "
                        "rule: ^[^_\\W][\\w-._]{0,79}(?<![-.])$.", target)
 
@@ -325,11 +339,12 @@ def _put_started(req: Request, resource: dict[str, Any], existing: dict[str, Any
         raise ArmError(409, "OperationNotAllowed", f"Another operation is in progress on '{resource['name']}'; "
                        "retry after it completes.")
     resource["properties"]["provisioningState"] = "Updating" if existing else "Creating"
+    _new_etag(resource)
     store.put(resource)
     op = start_operation(req, resource["id"], resource["location"], kind, duration, error)
     store.save()
     body = _render_version(req, resource) if kind == "version" else _public(resource)
-    return Response(200 if existing else 201, body, operation_headers(req, op))
+    return Response(200 if existing else 201, body, {**operation_headers(req, op), **_etag_header(resource)})
 
 
 def _lro_error(req: Request) -> dict[str, str] | None:
@@ -340,11 +355,22 @@ def _lro_error(req: Request) -> dict[str, str] | None:
 
 
 def _precondition(req: Request, existing: dict[str, Any] | None) -> None:
-    if req.headers.get("if-none-match") == "*" and existing is not None:
+    """If-None-Match / If-Match as ARM specifies them for PUT, PATCH and DELETE (412 PreconditionFailed):
+    Azure/azure-resource-manager-rpc v1.0/Addendum.md, "ETags for Resources"."""
+    none_match = req.headers.get("if-none-match")
+    if_match = req.headers.get("if-match")
+    etag = (existing or {}).get("_etag")
+    if none_match == "*" and existing is not None:
         raise ArmError(412, "PreconditionFailed", f"The resource '{existing['name']}' already exists and the request "
                        "asked to create it only if absent (If-None-Match: *).")
-    if req.headers.get("if-match") == "*" and existing is None:
+    if none_match and none_match != "*" and etag is not None and none_match == etag:
+        raise ArmError(412, "PreconditionFailed", f"The resource '{existing['name']}' still has ETag {etag} "
+                       "(If-None-Match).")
+    if if_match == "*" and existing is None:
         raise ArmError(412, "PreconditionFailed", "The resource does not exist (If-Match: *).")
+    if if_match and if_match != "*" and (existing is None or etag != if_match):
+        raise ArmError(412, "PreconditionFailed", f"The resource was changed since it was read: its ETag is "
+                       f"{etag}, the request's If-Match is {if_match}.")
 
 
 def gallery_put(req: Request, m: re.Match) -> Response:
@@ -420,7 +446,7 @@ def version_put(req: Request, m: re.Match) -> Response:
     req.api_version(COMPUTE_API)
     advance(req)
     ids = _ids(m)
-    match = VERSION_NAME.match(m["version"])
+    match = VERSION_NAME.fullmatch(m["version"])
     if not match or any(int(p) > 2_147_483_647 for p in match.groups()):
         raise ArmError(400, "InvalidParameter", "The image version name should follow Major(int).Minor(int).Patch(int) "
                        "format, where int is between 0 and 2,147,483,647 (inclusive).", "galleryImageVersionName")
@@ -490,7 +516,8 @@ def _get(kind: str, key: str):
         req.api_version(COMPUTE_API)
         advance(req)
         resource = _get_existing(req, _ids(m)[key], kind, m[key])
-        return Response(200, _render_version(req, resource) if key == "version" else _public(resource))
+        return Response(200, _render_version(req, resource) if key == "version" else _public(resource),
+                        _etag_header(resource))
     return handler
 
 
@@ -500,17 +527,19 @@ def _patch(kind: str, key: str):
         advance(req)
         resource = _get_existing(req, _ids(m)[key], kind, m[key])
         body = _body(req)
+        _precondition(req, resource)
         if resource["properties"].get("provisioningState") in BUSY:
             raise ArmError(409, "OperationNotAllowed", f"Another operation is in progress on '{resource['name']}'.")
         if "tags" in body:
             resource["tags"] = body["tags"] or {}
         _deep_merge(resource["properties"], body.get("properties") or {})
         resource["properties"]["provisioningState"] = "Updating"
+        _new_etag(resource)
         op = start_operation(req, resource["id"], resource["location"], "update", req.emulator.config.operation_delay,
                              _lro_error(req))
         req.emulator.store.save()
         return Response(200, _render_version(req, resource) if key == "version" else _public(resource),
-                        operation_headers(req, op))
+                        {**operation_headers(req, op), **_etag_header(resource)})
     return handler
 
 
@@ -522,10 +551,12 @@ def _delete(kind: str, key: str, child: str | None):
         resource = store.get(_ids(m)[key])
         if resource is None:
             return Response(204)
+        _precondition(req, resource)
         if child and store.children(resource["id"], child):
             raise ArmError(409, "CannotDeleteResource", f"Can not delete resource before nested resources are "
                            f"deleted: '{resource['name']}' still has {child}.")
         resource["properties"]["provisioningState"] = "Deleting"
+        _new_etag(resource)
         op = start_operation(req, resource["id"], resource["location"], "delete", req.emulator.config.operation_delay,
                              _lro_error(req))
         store.save()

@@ -1,4 +1,5 @@
-"""Test-control routes under ``/_emulator/``: settings, fault injection, request statistics, reset."""
+"""Test-control routes under ``/_emulator/``: settings, fault injection (and releasing held requests), request
+statistics, reset."""
 
 from __future__ import annotations
 
@@ -42,12 +43,18 @@ def clear_faults(req: Request, m: re.Match) -> Response:
     return Response(204)
 
 
+def release_faults(req: Request, m: re.Match) -> Response:
+    req.emulator.faults.release()
+    return Response(200, {"released": True})
+
+
 def stats(req: Request, m: re.Match) -> Response:
     with req.emulator.stats_lock:
         counts = dict(req.emulator.requests)
         writes = dict(req.emulator.writes)
     return Response(200, {"requests": sum(counts.values()), "by_method": counts, "writes": writes,
-                          "faults_fired": req.emulator.faults.fired, "routes": req.emulator.route_modules})
+                          "faults_fired": req.emulator.faults.fired,
+                          "holding": req.emulator.faults.holding, "routes": req.emulator.route_modules})
 
 
 def register(router: Router) -> None:
@@ -56,4 +63,5 @@ def register(router: Router) -> None:
     router.add("POST", r"/_emulator/faults", add_fault)
     router.add("GET", r"/_emulator/faults", list_faults)
     router.add("DELETE", r"/_emulator/faults", clear_faults)
+    router.add("POST", r"/_emulator/faults/release", release_faults)
     router.add("GET", r"/_emulator/stats", stats)

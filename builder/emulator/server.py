@@ -135,8 +135,12 @@ class Emulator:
         path = split.path.rstrip("/") or "/"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         control = path.startswith(CONTROL_PREFIX.rstrip("/"))
+        dropped = None
         if not control:
             self.count(method, path)
+            held = self.faults.take(("hold",), method, path)
+            if held is not None:  # a delayed request: it waits here, outside the store lock, until released
+                self.faults.hold(held)
             fault = self.faults.take(("throttle", "error", "reset"), method, path)
             if fault is not None:
                 if fault.kind == "reset":
@@ -148,6 +152,8 @@ class Emulator:
             if not headers.get("authorization", "").startswith("Bearer "):
                 return ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header "
                                 "is missing.").response()
+            # a lost response: the request is carried out, then the connection drops before the answer
+            dropped = self.faults.take(("drop_response",), method, path)
         try:
             body = json.loads(raw_body) if raw_body.strip() else None
         except ValueError:
@@ -160,9 +166,10 @@ class Emulator:
                                f"No route for '{method} {path}'.")
             handler, match = found
             with self.store.lock:
-                return handler(Request(method, path, query, headers, body, self), match)
+                response = handler(Request(method, path, query, headers, body, self), match)
         except ArmError as exc:
-            return exc.response()
+            response = exc.response()
+        return None if dropped is not None else response
 
 
 def _seconds(value: float) -> str:
