@@ -12,9 +12,10 @@ from pydantic import BaseModel, ValidationError
 from builder.catalog.merge import OWN_KEYS, Origin, merge, strip_nulls
 from builder.catalog.schema import Image, Sku
 from builder.errors import InputError, Problem
-from builder.yamlio import LocatedDoc, load_mapping
+from builder.yamlio import LocatedDoc, load_mapping, shown
 
 SKU_FILE = "skus.yaml"
+SKU_KEYS = ("skus", "health_checks")  # health_checks: validated by builder/verify/sku.py
 
 
 @dataclass
@@ -34,7 +35,8 @@ class CatalogImage:
 
     @property
     def abstract(self) -> bool:
-        return bool(self.doc.data.get("abstract", False))
+        """Only a YAML ``true`` makes an image abstract (a string such as "false" is a type error)."""
+        return self.doc.data.get("abstract") is True
 
     def where(self, path: tuple) -> tuple[str, int]:
         """File and line that set ``path`` (or its nearest set parent)."""
@@ -62,9 +64,9 @@ class Catalog:
     def get(self, name: str) -> CatalogImage:
         if name in self.images:
             return self.images[name]
-        hint = difflib.get_close_matches(name, list(self.images), n=1)
+        hint = difflib.get_close_matches(name, list(self.images), n=1) if len(name) <= 200 else []
         suffix = f"; did you mean '{hint[0]}'?" if hint else f"; known images: {', '.join(sorted(self.images))}"
-        raise InputError(f"unknown image '{name}'{suffix}", file=self.root)
+        raise InputError(f"unknown image {shown(name)}{suffix}", file=self.root)
 
     def model(self, name: str) -> Image:
         image = self.get(name)
@@ -73,10 +75,12 @@ class Catalog:
         return image.model
 
 
-def dotted(path: tuple) -> str:
+def dotted(path: tuple, limit: int = 40) -> str:
+    """``a.b[0].c``; a part longer than ``limit`` characters is cut (a hostile key cannot flood a message)."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        text = str(part) if len(str(part)) <= limit else f"{str(part)[:limit]}..."
+        out += f"[{part}]" if isinstance(part, int) else (f".{text}" if out else text)
     return out
 
 
@@ -97,27 +101,62 @@ def load_catalog(root: Path, validate_models: bool = True) -> Catalog:
         except InputError as exc:
             problems.extend(exc.problems)
             continue
-        name = doc.data.get("name")
-        if not isinstance(name, str) or not name:
-            problems.append(Problem("required field missing: every image names itself", file=file, line=1,
-                                    field="name"))
+        name = _image_name(doc, problems)
+        if name is None:
             continue
         if name in images:
             first = images[name].doc
-            problems.append(Problem(f"duplicate image name '{name}' (also in {first.file}:{first.lines[('name',)]})",
-                                    file=file, line=doc.lines[("name",)], field="name"))
+            problems.append(Problem(f"duplicate image name {shown(name)} (also in {first.file}:"
+                                    f"{first.lines[('name',)]})", file=file, line=doc.lines[("name",)], field="name"))
             continue
+        _check_own_keys(doc, problems)
         images[name] = CatalogImage(name=name, doc=doc)
+    cycles: set[frozenset[str]] = set()
     for image in images.values():
-        _resolve(image, images, problems)
+        _resolve(image, images, problems, cycles)
     catalog = Catalog(root=root, images=images, skus=skus, sku_doc=sku_doc)
     if validate_models:
         for image in images.values():
             if image.chain:
                 _validate(image, problems)
     if problems:
-        raise InputError(problems)
+        raise InputError(_unique(problems))
     return catalog
+
+
+def _image_name(doc: LocatedDoc, problems: list[Problem]) -> str | None:
+    """The image's ``name`` when it is a non-empty string; else None, with the problem recorded."""
+    if "name" not in doc.data:
+        problems.append(Problem("required field missing: every image names itself", file=doc.file, line=1,
+                                field="name"))
+        return None
+    name = doc.data["name"]
+    if not isinstance(name, str) or not name:
+        problems.append(Problem(f"wrong type: expected a non-empty string, found {type(name).__name__} "
+                                f"{shown(name)}", file=doc.file, line=doc.line_of(("name",)), field="name"))
+        return None
+    return name
+
+
+def _check_own_keys(doc: LocatedDoc, problems: list[Problem]) -> None:
+    """``abstract`` must be a YAML boolean: a string "false" would otherwise read as true."""
+    value = doc.data.get("abstract", False)
+    if not isinstance(value, bool):
+        problems.append(Problem(f"wrong type: expected a boolean (true or false, unquoted), found "
+                                f"{type(value).__name__} {shown(value)}", file=doc.file,
+                                line=doc.line_of(("abstract",)), field="abstract", image=str(doc.data["name"])))
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    """``problems`` without repeats, in order (one bad parent is reported once, not once per child)."""
+    seen: set[str] = set()
+    out = []
+    for problem in problems:
+        key = str(problem)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
 
 
 def _load_skus(root: Path, problems: list[Problem]) -> tuple[dict[str, Sku], LocatedDoc | None]:
@@ -130,6 +169,12 @@ def _load_skus(root: Path, problems: list[Problem]) -> tuple[dict[str, Sku], Loc
     except InputError as exc:
         problems.extend(exc.problems)
         return {}, None
+    for key in doc.data:
+        if key not in SKU_KEYS:
+            hint = difflib.get_close_matches(key, SKU_KEYS, n=1) if len(key) <= 200 else []
+            tip = f"did you mean '{hint[0]}'?" if hint else f"allowed: {', '.join(SKU_KEYS)}"
+            problems.append(Problem(f"unknown key {shown(key)}; {tip}", file=file,
+                                    line=doc.line_of((key,)), field=dotted((key,))))
     table = doc.data.get("skus")
     if not isinstance(table, dict):
         problems.append(Problem("expected a mapping 'skus' of VM size -> facts", file=file,
@@ -147,21 +192,28 @@ def _load_skus(root: Path, problems: list[Problem]) -> tuple[dict[str, Sku], Loc
     return skus, doc
 
 
-def _resolve(image: CatalogImage, images: dict[str, CatalogImage], problems: list[Problem]) -> None:
+def _resolve(image: CatalogImage, images: dict[str, CatalogImage], problems: list[Problem],
+             cycles: set[frozenset[str]]) -> None:
+    """Merge ``image`` over its ``extends`` chain; a bad parent or a cycle is reported once, however many
+    images lead to it (``cycles`` holds the cycles already reported)."""
     chain = [image.name]
     current = image
     while (parent_name := current.doc.data.get("extends")) is not None:
         line = current.doc.lines.get(("extends",), 1)
         if not isinstance(parent_name, str) or parent_name not in images:
-            hint = difflib.get_close_matches(str(parent_name), list(images), n=1)
+            short = isinstance(parent_name, str) and len(parent_name) <= 200
+            hint = difflib.get_close_matches(parent_name, list(images), n=1) if short else []
             tip = f"; did you mean '{hint[0]}'?" if hint else ""
-            problems.append(Problem(f"unknown parent image '{parent_name}'{tip}", file=current.file, line=line,
+            problems.append(Problem(f"unknown parent image {shown(parent_name)}{tip}", file=current.file, line=line,
                                     field="extends", image=current.name))
             return
         if parent_name in chain:
-            cycle = " -> ".join([*chain, parent_name])
-            problems.append(Problem(f"cycle in extends: {cycle}", file=current.file, line=line, field="extends",
-                                    image=image.name))
+            members = chain[chain.index(parent_name):]
+            if frozenset(members) not in cycles:
+                cycles.add(frozenset(members))
+                cycle = " -> ".join(dotted((name,)) for name in [*members, parent_name])
+                problems.append(Problem(f"cycle in extends: {cycle}", file=current.file, line=line,
+                                        field="extends", image=current.name))
             return
         chain.append(parent_name)
         current = images[parent_name]
@@ -193,20 +245,20 @@ def _message(err: dict, model: type[BaseModel], loc: tuple) -> str:
     value = err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if len(str(loc[-1])) <= 200 else []
         tip = f"; did you mean '{hint[0]}'?" if hint else (f"; allowed: {', '.join(allowed)}" if allowed else "")
-        return f"unknown key '{loc[-1]}'{tip}"
+        return f"unknown key {shown(loc[-1])}{tip}"
     if kind == "missing":
         return "required field missing"
     if kind == "string_pattern_mismatch":
-        return f"invalid value {value!r}: expected the pattern {err['ctx']['pattern']}"
+        return f"invalid value {shown(value)}: expected the pattern {err['ctx']['pattern']}"
     if kind in ("string_type", "int_type", "bool_type", "dict_type", "list_type", "model_type", "float_type",
                 "int_parsing", "bool_parsing", "date_type", "date_from_datetime_parsing", "date_parsing"):
         expected = {"string_type": "a string (quote versions such as \"13.0\")"}.get(kind, kind.split("_")[0])
-        return f"wrong type: expected {expected}, found {type(value).__name__} {value!r}"
+        return f"wrong type: expected {expected}, found {type(value).__name__} {shown(value)}"
     if kind in ("enum", "literal_error"):
-        return f"invalid value {value!r}: expected {err['ctx'].get('expected')}"
-    return f"{err['msg']} (found {value!r})" if value is not None and not isinstance(value, dict) else err["msg"]
+        return f"invalid value {shown(value)}: expected {err['ctx'].get('expected')}"
+    return f"{err['msg']} (found {shown(value)})" if value is not None and not isinstance(value, dict) else err["msg"]
 
 
 def _allowed_keys(model: type[BaseModel], path: tuple) -> list[str]:

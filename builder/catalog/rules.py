@@ -12,12 +12,30 @@ from builder.catalog.loader import Catalog, CatalogImage
 from builder.catalog.schema import Image, Kind, Purpose, Sku
 from builder.errors import Problem
 from builder.versions import at_least, major_minor, parse
+from builder.yamlio import shown
 
 Rule = Callable[[CatalogImage, Image, Catalog], Iterator[Problem]]
 RULES: list[tuple[str, str, Rule]] = []
 
-GALLERY_NAME = re.compile(r"^[^_\W][\w.-]{0,79}(?<![-.])$")
-DEFINITION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,78}[A-Za-z0-9]$")
+# Azure's naming rules, from Microsoft Learn "Naming rules and restrictions for Azure resources"
+# (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules; read from
+# MicrosoftDocs/azure-docs articles/azure-resource-manager/management/resource-name-rules.md). ASCII only
+# (re.ASCII, explicit classes, fullmatch so no trailing newline slips through).
+# Microsoft.Compute/galleries: 1-80, alphanumerics, underscores and periods, start and end with alphanumeric
+# (underscores: MicrosoftDocs/azure-docs pull 128302, from the portal's validation; the shipped catalog's gallery
+# is ai_images).
+GALLERY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.]{0,78}[A-Za-z0-9])?", re.ASCII)
+# Microsoft.Compute/galleries/images: 1-80, alphanumerics, underscores, hyphens and periods, start and end with
+# alphanumeric.
+DEFINITION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9])?", re.ASCII)
+# Microsoft.Resources/resourcegroups: 1-90, underscores, hyphens, periods, parentheses and letters or digits
+# (Char.IsLetterOrDigit), not ending with a period. We accept the ASCII letters and digits of that set only.
+RESOURCE_GROUP_NAME = re.compile(r"[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]", re.ASCII)
+# An image definition's publisher/offer/sku: the naming-rules article has no row for them; we hold them to the
+# galleries/images row above (this project's choice, a subset of what Azure may accept).
+IDENTIFIER_PART = DEFINITION_NAME
+# Azure publishes no maximum regional replica count that we found; 100 is this project's bound.
+MAX_REPLICAS = 100
 NVIDIA_ONLY = ("nvidia_driver", "fabric_manager", "cuda", "cudnn", "nccl", "nccl_tests", "container_toolkit",
                "dcgm", "dcgm_exporter")
 AMD_ONLY = ("rocm", "rccl")
@@ -131,7 +149,7 @@ def _cuda_libraries(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Probl
                           f"cuDNN build for CUDA {c.cudnn.cuda} does not match the toolkit's major {major}; "
                           f"use the cuda-{major} build")
     if c.nccl:
-        built = re.search(r"\+cuda(\d+)\.(\d+)$", c.nccl.version)
+        built = re.search(r"\+cuda([0-9]+)\.([0-9]+)\Z", c.nccl.version, re.ASCII)
         nccl_major, nccl_minor = int(built.group(1)), int(built.group(2))
         if nccl_major != major:
             yield img.problem(("components", "nccl", "version"),
@@ -255,12 +273,7 @@ def _purpose(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
 @rule("gallery", "gallery/definition names, known regions, replica counts >= 1, EOL in the future")
 def _gallery(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
     g = m.gallery
-    if not GALLERY_NAME.match(g.gallery) or "-" in g.gallery:
-        yield img.problem(("gallery", "gallery"), f"gallery name '{g.gallery}' is invalid: letters, digits, "
-                                                  "underscores and periods, not starting or ending with a period")
-    if not DEFINITION_NAME.match(g.definition):
-        yield img.problem(("gallery", "definition"), f"definition name '{g.definition}' is invalid: 2-80 letters, "
-                                                     "digits, '.', '_' or '-', starting and ending alphanumeric")
+    yield from _gallery_names(img, m)
     if not g.target_regions:
         yield img.problem(("gallery", "target_regions"), "at least one target region is required")
     seen: set[str] = set()
@@ -273,13 +286,37 @@ def _gallery(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
         elif short in seen:
             yield img.problem(("gallery", "target_regions", index, "name"), f"region '{region.name}' listed twice")
         seen.add(short or region.name)
-        if region.replicas < 1:
+        if not 1 <= region.replicas <= MAX_REPLICAS:
             yield img.problem(("gallery", "target_regions", index, "replicas"),
-                              f"replica count must be >= 1, found {region.replicas}")
+                              f"replica count must be >= 1 and <= {MAX_REPLICAS}, found {region.replicas}")
     if ref.normalise_region(m.build.region) is None:
         yield img.problem(("build", "region"), f"unknown region '{m.build.region}'")
     if g.end_of_life_date and g.end_of_life_date <= ref.today():
         yield img.problem(("gallery", "end_of_life_date"), f"end of life {g.end_of_life_date} is in the past")
+
+
+def _gallery_names(img: CatalogImage, m: Image) -> Iterator[Problem]:
+    """Resource group, gallery, definition and identifier names follow Azure's naming rules (see above)."""
+    g = m.gallery
+    checks = [
+        (("gallery", "resource_group"), g.resource_group, RESOURCE_GROUP_NAME,
+         "resource group", "1-90 letters, digits, '_', '-', '.', '(' or ')', not ending with '.'"),
+        (("gallery", "gallery"), g.gallery, GALLERY_NAME,
+         "gallery", "1-80 letters, digits, '_' or '.', starting and ending with a letter or digit"),
+        (("gallery", "definition"), g.definition, DEFINITION_NAME,
+         "definition", "1-80 letters, digits, '_', '-' or '.', starting and ending with a letter or digit"),
+    ]
+    checks += [(("gallery", "identifier", part), getattr(g.identifier, part), IDENTIFIER_PART, f"identifier {part}",
+                "1-80 letters, digits, '_', '-' or '.', starting and ending with a letter or digit")
+               for part in ("publisher", "offer", "sku")]
+    for path, value, pattern, what, rule_text in checks:
+        if not pattern.fullmatch(value):
+            yield img.problem(path, f"{what} name {shown(value)} is invalid: {rule_text} (Azure naming rules)")
+    network = m.build.virtual_network
+    if network and not RESOURCE_GROUP_NAME.fullmatch(network.resource_group):
+        yield img.problem(("build", "virtual_network", "resource_group"),
+                          f"resource group name {shown(network.resource_group)} is invalid: 1-90 letters, digits, "
+                          "'_', '-', '.', '(' or ')', not ending with '.' (Azure naming rules)")
 
 
 @rule("base", "a catalog base image exists, is buildable and runs the same OS")
@@ -311,16 +348,16 @@ def check_catalog(catalog: Catalog, names: list[str] | None = None) -> list[Prob
     return [p for image in images for p in check_image(image, catalog)]
 
 
-VERSION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+VERSION_NAME = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)", re.ASCII)  # fullmatch: no Unicode digits, no "\n"
 
 
 def check_version_name(version: str) -> str | None:
     """None when ``version`` is a valid gallery version (Major.Minor.Patch, each 0..2^31-1); else the reason."""
-    match = VERSION_NAME.match(version)
+    match = VERSION_NAME.fullmatch(version) if isinstance(version, str) else None
     if not match:
-        return f"'{version}' is not Major.Minor.Patch (for example 2026.1129.0)"
+        return f"{shown(version)} is not Major.Minor.Patch (for example 2026.1129.0)"
     if any(int(part) > 2_147_483_647 for part in match.groups()):
-        return f"'{version}' has a part above 2,147,483,647"
+        return f"{shown(version)} has a part above 2,147,483,647"
     return None
 
 

@@ -1,4 +1,8 @@
-"""Pydantic models of a catalog image and of the SKU table. Unknown keys are errors."""
+"""Pydantic models of a catalog image and of the SKU table. Unknown keys are errors.
+
+Patterns are ASCII only ([0-9], never the Unicode-aware \\d); booleans are strict (the string "false" is an error,
+not true); floats must be finite (no .nan or .inf).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,16 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
-Version = Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)+$")]
-DebVersion = Annotated[str, StringConstraints(pattern=r"^(\d+:)?\d[0-9A-Za-z.+~-]*$")]
+Version = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)+$")]
+DebVersion = Annotated[str, StringConstraints(pattern=r"^([0-9]+:)?[0-9][0-9A-Za-z.+~-]*$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class OS(StrEnum):
@@ -55,7 +59,7 @@ class MarketplaceBase(Strict):
     publisher: str
     offer: str
     sku: str
-    version: Annotated[str, StringConstraints(pattern=r"^(latest|\d+\.\d+\.\d+)$")]
+    version: Annotated[str, StringConstraints(pattern=r"^(latest|[0-9]+\.[0-9]+\.[0-9]+)$")]
     plan: PurchasePlan | None = None
 
 
@@ -91,7 +95,7 @@ class BuildSettings(Strict):
     region: str
     vm_size: str
     os_disk_gb: Annotated[int, Field(ge=30, le=4096)] = 128
-    spot: bool = False
+    spot: StrictBool = False
     timeout_minutes: Annotated[int, Field(ge=10, le=960)] = 180
     virtual_network: VirtualNetwork | None = None
 
@@ -116,7 +120,7 @@ class Download(Strict):
 
 
 class NvidiaDriver(Strict):
-    branch: Annotated[str, StringConstraints(pattern=r"^\d{3}$")]
+    branch: Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")]
     version: Version
     flavor: Literal["open", "proprietary"] = "open"
 
@@ -139,16 +143,16 @@ class DocaOfed(Strict):
 
 class Cuda(Strict):
     version: Version
-    minor_version_compat: bool = False
+    minor_version_compat: StrictBool = False
 
 
 class Cudnn(Strict):
     version: Version
-    cuda: Annotated[str, StringConstraints(pattern=r"^\d+$")]
+    cuda: Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
 
 
 class Nccl(Strict):
-    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+-\d+\+cuda\d+\.\d+$")]
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+\+cuda[0-9]+\.[0-9]+$")]
 
 
 class DownloadedTool(Strict):
@@ -160,7 +164,7 @@ class DcgmExporter(Strict):
     """``version``: the release tag, ``<DCGM version>-<exporter version>`` (NVIDIA tags the tested pair; its apt
     package ``datacenter-gpu-manager-exporter`` is versioned by the exporter part)."""
 
-    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+-\d+\.\d+\.\d+$")]
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+\.[0-9]+\.[0-9]+$")]
 
 
 class Checksum(Strict):
@@ -180,7 +184,7 @@ class Pyxis(DownloadedTool):
     """``slurm``: the Slurm release (major.minor) the clusters that run this image deploy. Pyxis must be compiled
     against that release (NVIDIA/pyxis README); the image loads it ``required`` only when it was."""
 
-    slurm: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+$")] | None = None
+    slurm: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+$")] | None = None
 
 
 class Hpcx(Strict):
@@ -188,8 +192,8 @@ class Hpcx(Strict):
     release of a ``doca_ofed`` build, or None for an ``mlnx_ofed`` build."""
 
     version: Version
-    cuda: Annotated[str, StringConstraints(pattern=r"^\d+$")] | None = None
-    doca_ofed: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+$")] | None = None
+    cuda: Annotated[str, StringConstraints(pattern=r"^[0-9]+$")] | None = None
+    doca_ofed: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+$")] | None = None
     download: Download
 
 
@@ -223,7 +227,7 @@ class Identifier(Strict):
 
 
 class Features(Strict):
-    accelerated_networking: bool = True
+    accelerated_networking: StrictBool = True
     disk_controller_types: list[Literal["SCSI", "NVMe"]] = ["SCSI", "NVMe"]
     security_type: Literal["Standard", "TrustedLaunchSupported", "TrustedLaunch"] = "Standard"
 
@@ -235,7 +239,7 @@ class TargetRegion(Strict):
 
 
 class Staging(Strict):
-    exclude_from_latest: bool = True
+    exclude_from_latest: StrictBool = True
 
 
 class Gallery(Strict):
@@ -270,7 +274,7 @@ class Image(Strict):
 
     name: Name
     description: str
-    abstract: bool = False
+    abstract: StrictBool = False
     extends: str | None = None
     os: OS
     purpose: Purpose
@@ -286,11 +290,11 @@ class Image(Strict):
 class PartialImage(BaseModel):
     """Abstract images are only checked for the keys they set."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: Name
     description: str | None = None
-    abstract: bool = True
+    abstract: StrictBool = True
     extends: str | None = None
     os: OS | None = None
     purpose: Purpose | None = None
@@ -322,13 +326,13 @@ class Sku(Strict):
     gpu_model: str | None = None
     gpu_architecture: Literal["turing", "ampere", "ada", "hopper", "blackwell", "cdna3"] | None = None
     gpu_memory_gib: Annotated[int, Field(ge=0)] = 0
-    nvswitch: bool = False
+    nvswitch: StrictBool = False
     infiniband: InfiniBand | None = None
-    allreduce_busbw_gbps: float | None = None
+    allreduce_busbw_gbps: Annotated[float, Field(gt=0)] | None = None
     # Azure's NCCL topology family of the size: its file is /opt/microsoft/<family>-topo.xml where the image
     # carries it (ubuntu-hpc does; Azure/azhpc-images components/setup_sku_customizations.sh:27-36@67a1b094eeed).
     topology_family: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")] | None = None
-    accelerated_networking: bool = True
+    accelerated_networking: StrictBool = True
     local_nvme_disks: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
