@@ -29,6 +29,7 @@ INSTALL_HINT = ("install Packer from https://developer.hashicorp.com/packer/inst
                 "apt-get install packer) or point the PACKER environment variable at the binary")
 ON_ERROR = ("cleanup", "abort")
 GRACE_SECONDS = 600.0  # how long Packer may take to delete its resources after an interrupt
+REFORWARD_SECONDS = 2.0  # how often an interrupt is repeated to the provisioners' processes until Packer exits
 
 EventHandler = Callable[[Event], None]
 
@@ -142,12 +143,26 @@ def run_checked(command: list[str], *, cwd: Path | None = None, timeout: float =
 
 
 class _Forwarder:
-    """While a build runs: SIGINT/SIGTERM -> SIGINT to Packer's process group (a third signal kills it)."""
+    """While a build runs: SIGINT/SIGTERM -> SIGINT to Packer's process group (a third signal kills it).
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    One signal to the group is not enough: a process between ``fork`` and ``exec`` (a provisioner's shell
+    starting its next command) receives it with the shell's inherited handler, which only sets a flag, and
+    the ``exec`` that follows discards it. The new command (``sleep 600`` in the tests, ``ansible-playbook``
+    on Azure) then runs to its end while Packer waits for it: on a loaded machine that window is wide, and the
+    driver test waited the whole sleep. So once interrupted, the driver repeats SIGINT every
+    ``REFORWARD_SECONDS`` to the group's processes that are not Packer itself (Packer's own processes share its
+    executable; Packer treats a second interrupt as "exit now, no clean-up", so they get it once), and kills
+    the group ``grace`` seconds after the first signal if Packer is still running.
+    """
+
+    def __init__(self, proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
         self.proc = proc
         self.count = 0
+        self.grace = grace
         self._previous: dict[int, object] = {}
+        self._repeater: threading.Thread | None = None
+        self._done = threading.Event()
+        self._exe = _exe(proc.pid)
 
     def __enter__(self) -> _Forwarder:
         if threading.current_thread() is threading.main_thread():
@@ -156,16 +171,53 @@ class _Forwarder:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._done.set()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
     def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
-        self.send(signal.SIGKILL if self.count >= 3 else signal.SIGINT)
+        self.interrupt(signal.SIGKILL if self.count >= 3 else signal.SIGINT)
+
+    def interrupt(self, sig: int = signal.SIGINT) -> None:
+        """Forward ``sig`` to the group; on the first interrupt start repeating it to the provisioners."""
+        self.send(sig)
+        if sig == signal.SIGINT and self._repeater is None:
+            self._repeater = threading.Thread(target=self._repeat, name="packer-interrupt", daemon=True)
+            self._repeater.start()
+
+    def _repeat(self) -> None:
+        deadline = time.monotonic() + self.grace
+        while not self._done.wait(REFORWARD_SECONDS) and self.proc.poll() is None:
+            if time.monotonic() >= deadline:
+                self.send(signal.SIGKILL)
+                return
+            for pid in _group_members(self.proc.pid):
+                if pid != self.proc.pid and (self._exe is None or _exe(pid) != self._exe):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGINT)
 
     def send(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The processes in process group ``pgid`` (from /proc)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getpgid(int(entry.name)) == pgid:
+                    members.append(int(entry.name))
+    return members
 
 
 def stream(command: list[str], *, on_event: EventHandler | None = None, log: Path | None = None,
@@ -190,16 +242,12 @@ def stream(command: list[str], *, on_event: EventHandler | None = None, log: Pat
     except OSError as exc:
         raise OperationError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from exc
     timed_out = threading.Event()
-    with _Forwarder(proc) as forwarder:
+    with _Forwarder(proc, grace) as forwarder:
         timers = []
         if timeout:
             def expire() -> None:
                 timed_out.set()
-                forwarder.send(signal.SIGINT)
-                kill = threading.Timer(grace, forwarder.send, args=(signal.SIGKILL,))
-                kill.daemon = True
-                kill.start()
-                timers.append(kill)
+                forwarder.interrupt(signal.SIGINT)  # repeated to the provisioners; killed after ``grace``
 
             timer = threading.Timer(timeout, expire)
             timer.daemon = True
