@@ -40,7 +40,7 @@ def marker_expression(select: str) -> tuple[str | None, str | None]:
     return None, " or ".join(f"test_{g}.py" for g in groups)
 
 
-HARDWARE_GROUPS = ("gpu", "fabric", "collectives", "dcgm", "containers", "host")
+HARDWARE_GROUPS = ("gpu", "fabric", "collectives", "dcgm", "containers", "host", "topology")
 
 
 def check_target(connection: str, host: str | None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -98,6 +99,16 @@ IB_WRITE_BW_SIZE = 8388608
 IB_WRITE_BW_ARGS = f"-s {IB_WRITE_BW_SIZE} -x 0 -F --report_gbits --perform_warm_up"
 # customTests/azure_nccl_allreduce_ib_loopback.nhc collect_nccl_allreduce_ib_loopback_data: NCCL over IB only
 IB_LOOPBACK_ENV = {"NCCL_NET_GDR_LEVEL": "5", "NCCL_SHM_DISABLE": "1", "NCCL_P2P_DISABLE": "1"}
+# customTests/azure_hw_topology_check.nhc:52-57 check_hw_topology: the topology file by (lower-case) size name,
+# first match wins; any other size is "not supported for this test"
+TOPOLOGY_FILES = (("*nd96*_v4*", "ndv4-topo.xml"), ("*nc*a100_v4*", "ncv4-topo.xml"),
+                  ("*nd96isr*_v5*", "ndv5-topo.xml"))
+
+
+def topology_file(size: str | None) -> str | None:
+    """The topology file AzNHC's check_hw_topology compares ``size`` with, or None where it has none."""
+    name = (size or "").lower()
+    return next((file for pattern, file in TOPOLOGY_FILES if fnmatch.fnmatchcase(name, pattern)), None)
 
 
 def health_defaults() -> dict[str, Any]:

@@ -18,7 +18,7 @@ PASSING = {"gpu.count", "gpu.model", "gpu.driver_version", "gpu.persistence_mode
            "fabric.ib_ports", "collectives.allreduce_correct", "collectives.allreduce_busbw", "dcgm.diag_r1",
            "gpu.xid", "gpu.ecc_errors", "gpu.clock_throttling", "gpu.copy_bandwidth", "fabric.ipoib_interfaces",
            "fabric.link_flapping", "fabric.ib_write_bw", "host.vcpus", "host.memory", "host.swap",
-           "host.nvme_count"}
+           "host.nvme_count", "topology.pci_numa"}
 
 
 def text(path: Path) -> str:
@@ -45,6 +45,20 @@ LSBLK = "sda\nsdb\n" + "".join(f"nvme{i}n1\n" for i in range(8))
 IP_LINK = "".join(f"{i + 1}: {name}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT "
                   f"group default qlen 1000\\    link/ether 00:0d:3a:00:00:{i:02x} brd ff:ff:ff:ff:ff:ff\n"
                   for i, name in enumerate(["lo", "eth0", *[f"ib{n}" for n in range(8)], "docker0"]))
+
+
+def lstopo_nd_h100_v5(missing: str = "") -> str:
+    """lstopo-no-graphics in the layout of the real hwloc 2.9 samples, with the GPUs and HCAs of the ND H100 v5
+    topology file (samples/topology-ndv5-layout.xml) on their NUMA nodes; ``missing``: a bus id left out."""
+    body = ["Machine (1870GB total)"]
+    for node, gpus in ((0, ["0001", "0002", "0003", "0008"]), (1, ["0009", "000a", "000b", "000c"])):
+        body += [f"  Package L#{node}", f"    NUMANode L#{node} (P#{node} 935GB)", f"    L3 L#{node} (105MB)"]
+        for index, gpu in enumerate(gpus):
+            hca = f"01{node * 4 + index + 1:02x}"
+            body += ["    HostBridge", "      PCIBridge", f"        PCI {gpu}:00:00.0 (3D)",
+                     "    HostBridge", f"      PCI {hca}:00:00.0 (InfiniBand)",
+                     f'        Net "ib{node * 4 + index}"', f'        OpenFabrics "mlx5_ib{node * 4 + index}"']
+    return "".join(line + "\n" for line in body if not missing or f"PCI {missing}" not in line)
 
 
 def nvbandwidth_out(h2d: str = "55.12", p2p: str = "370.10") -> str:
@@ -80,6 +94,7 @@ def tools(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "syslog": text(SAMPLES / "syslog-0flap-aznhc.txt"),
         "nproc": "96\n", "free": FREE, "lsblk": LSBLK, "ip": IP_LINK,
         "nvbandwidth": nvbandwidth_out(), "ib_write_bw": ib_write_bw_out(),
+        "lstopo-no-graphics": lstopo_nd_h100_v5(),
         **overrides,
     }
     bin_dir = tmp_path / "bin"
@@ -94,13 +109,17 @@ def tools(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "curl": "exit 7",  # no instance metadata service here
         "sleep": "exit 0",
         **{name: f"cat {tmp_path}/{name}.out" for name in ("ibstat", "all_reduce_perf", "dcgmi", "nproc", "free",
-                                                          "lsblk", "ip", "nvbandwidth", "ib_write_bw")},
+                                                          "lsblk", "ip", "nvbandwidth", "ib_write_bw",
+                                                          "lstopo-no-graphics")},
     }
     for name, body in scripts.items():
         path = bin_dir / name
         path.write_text(f"#!/bin/sh\n{log}\n{body}\n")
         path.chmod(0o755)
-    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    topology_dir = tmp_path / "topology"  # where an Azure image has /opt/microsoft/ndv5-topo.xml
+    topology_dir.mkdir(exist_ok=True)
+    (topology_dir / "ndv5-topo.xml").write_text(text(SAMPLES / "topology-ndv5-layout.xml"))
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "BUILDER_VERIFY_TOPOLOGY_DIR": str(topology_dir)}
 
 
 def run(catalog, env: dict, sku: str = "auto") -> dict[str, dict]:
@@ -129,10 +148,10 @@ def test_h100_samples_meet_the_h100_sku(baseline, base_dir):
     busbw = baseline["collectives.allreduce_busbw"]
     assert busbw["found"].startswith("461.58 GB/s") and busbw["expected"] == (
         f">= 460.0 GB/s avg bus bandwidth at {16 * 2**30} B")
-    assert "ndv5-topo.xml missing" in busbw["found"]  # this host has no /opt/microsoft; the note says so
     calls = (base_dir / "calls.log").read_text().splitlines()
-    assert [c for c in calls if c.startswith("all_reduce_perf")] == [
-        "all_reduce_perf NCCL_TOPO_FILE= -b 16G -e 16G -f 2 -g 8 -c 1"]  # AzNHC's size; one try (repeats 1)
+    assert [c for c in calls if c.startswith("all_reduce_perf")] == [  # AzNHC's size and file; one try (repeats 1)
+        f"all_reduce_perf NCCL_TOPO_FILE={base_dir}/topology/ndv5-topo.xml -b 16G -e 16G -f 2 -g 8 -c 1"]
+    assert baseline["topology.pci_numa"]["found"] == "all 16 present on their NUMA nodes"
     assert sum(c.startswith("ib_write_bw") for c in calls) == 16  # server and client on each of the 8 HCAs
     # the real 535.183.01 sample has one GPU power-braked: AzNHC warns, so the check passes and says so
     throttle = baseline["gpu.clock_throttling"]
@@ -173,6 +192,9 @@ VARIANTS = {
     "smaller-size": ({"all_reduce_perf": "".join(line for line in (SAMPLES / "nccl-all-reduce-h100x8.txt").read_text()
                                                  .splitlines(True) if not line.lstrip().startswith("17179869184"))},
                      H100, {"collectives.allreduce_correct", "collectives.allreduce_busbw"}),
+    # an HCA the topology file places on NUMA node 1 is not there (AzNHC: "Topology mismatch! ... NHC2010")
+    "topology-hca-missing": ({"lstopo-no-graphics": lstopo_nd_h100_v5(missing="0107:00:00.0")}, H100,
+                             {"topology.pci_numa"}),
     # faults of disjoint checks at once (one suite run): each fails its own check and nothing else
     "azure-health-faults": ({
         "all_reduce_perf": allreduce_16g(wrong="1.04858e+06"),  # printf %6g of 2^20 (nccl-tests util.cu:508)
@@ -205,6 +227,8 @@ def test_each_fault_fails_exactly_its_check(variant, shipped_catalog, tmp_path, 
         assert checks["fabric.link_flapping"]["found"] == "ib6: 6 lost carrier"
         assert "row remap pending" in checks["gpu.ecc_errors"]["found"]
         assert checks["fabric.ib_ports"]["found"].startswith("mlx5_ib5:1 Down 10 Gb/s")
+    if variant == "topology-hca-missing":
+        assert checks["topology.pci_numa"]["found"] == "PCI 0107:00:00.0 (NUMA node 1): not present"
     if variant in ("more-ranks", "smaller-size"):
         assert "not the requested run" in checks["collectives.allreduce_busbw"]["found"]
 

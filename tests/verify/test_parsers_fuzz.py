@@ -21,6 +21,7 @@ from builder.verify.parsers import (
     perftest,
     rocm_smi,
     system,
+    topology,
 )
 from builder.verify.parsers.errors import ParseError
 from builder.verify.suites.hardware import rules
@@ -63,6 +64,11 @@ def _system(text: str) -> None:
             parse(text)
 
 
+def _topology_file(text: str) -> None:
+    expected = topology.parse_topology_file(text)
+    rules.topology_problems(expected, expected[:3])
+
+
 PARSERS: dict[str, tuple[Callable[[str], object], list[str]]] = {
     "nccl-tests": (_nccl, ["nccl-all-reduce-issue252.txt", "nccl-all-reduce-old-error-column-issue176.txt",
                            "nccl-all-reduce-5090-na-issue287.txt", "nccl-all-reduce-h100x8.txt"]),
@@ -77,11 +83,14 @@ PARSERS: dict[str, tuple[Callable[[str], object], list[str]]] = {
     "kernel log": (_kernel, ["dmesg-xid119-gpud.log", "syslog-ib6-6flap-aznhc.txt"]),
     "ib_write_bw": (_perftest, ["ib_write_bw-issue273.txt"]),
     "host tools": (_system, ["free-k-build-vm.txt", "ip-o-link-build-vm.txt"]),
+    "lstopo": (topology.parse_lstopo, ["lstopo-irregular-groups-hwloc.txt", "lstopo-power8-4gpu-hwloc.txt"]),
+    "topology file": (_topology_file, ["topology-ndv5-layout.xml"]),
 }
 
 
 def _sample(name: str) -> str:
-    return (SAMPLES / name).read_text()
+    """The sample without its ``#@`` source lines (an XML document cannot start with one)."""
+    return "".join(line for line in (SAMPLES / name).read_text().splitlines(True) if not line.startswith("#@ "))
 
 
 def mutate(text: str, rng: random.Random) -> str:

@@ -21,6 +21,7 @@ from builder.verify.parsers import (
     nvsmi_query,
     perftest,
     system,
+    topology,
 )
 from builder.verify.parsers.errors import ParseError
 from builder.verify.sku import BENIGN_THROTTLE_REASONS, FATAL_XIDS, RETIRED_PAGES_FULL
@@ -236,3 +237,49 @@ def test_host_tools_of_the_build_vm():
     assert system.parse_ip_link(real("ip-o-link-build-vm.txt")) == {"lo": "UNKNOWN", "ifb0": "DOWN", "ifb1": "DOWN"}
     with pytest.raises(ParseError):
         system.parse_nproc("nproc: command not found")
+
+
+# ---------------------------------------------------------------- topology (lstopo, topology file)
+
+
+def _by_numa(devices) -> dict[str, int | None]:
+    return {d.busid: d.numa for d in devices}
+
+
+def test_lstopo_gpus_on_two_numa_nodes_with_domains():
+    devices = topology.parse_lstopo(real("lstopo-power8-4gpu-hwloc.txt"))
+    assert _by_numa(devices) == {"0002:01:00.0": 0, "0003:01:00.0": 0, "000a:01:00.0": 1, "000b:01:00.0": 1}
+    assert {d.kind for d in devices} == {"3D"}
+
+
+def test_lstopo_without_domains_and_with_gpu_and_hca_on_node_1():
+    by_numa = _by_numa(topology.parse_lstopo(real("lstopo-2numa-gpu-ib-hwloc.txt")))
+    assert by_numa["0000:84:00.0"] == 1 and by_numa["0000:04:00.0"] == 1  # domain 0000 is not printed
+    assert by_numa["0000:03:00.0"] == 0
+    assert _by_numa(topology.parse_lstopo(real("lstopo-build-vm.txt"))) == {"0000:00:02.0": 0, "0000:00:03.0": 0}
+
+
+def test_lstopo_device_of_a_package_without_memory_has_no_numa_node():
+    """AzNHC takes the last NUMANode line printed; the tree gives a memory-less package's devices none."""
+    by_numa = _by_numa(topology.parse_lstopo(real("lstopo-irregular-groups-hwloc.txt")))
+    assert by_numa["0000:01:00.0"] == 0 and by_numa["0001:02:00.0"] == 1
+    assert by_numa["0002:01:00.0"] is None and by_numa["0003:01:00.0"] is None  # "Group0 L#1 + Package L#3"
+
+
+def test_topology_file_endpoints_by_numa_node():
+    expected = topology.parse_topology_file(real("topology-ndv5-layout.xml"))
+    assert len(expected) == 16 and "ffff:ff:01.0" not in _by_numa(expected)  # bridges are not endpoints
+    assert _by_numa(expected)["0008:00:00.0"] == 0 and _by_numa(expected)["0108:00:00.0"] == 1
+    with pytest.raises(ParseError, match="topology file"):
+        topology.parse_topology_file("<system><cpu numaid='x'><pci busid='0001:00:00.0'/></cpu></system>")
+
+
+def test_topology_verdict_names_the_misplaced_and_the_missing_device():
+    expected = topology.parse_topology_file(real("topology-ndv5-layout.xml"))
+    found = [topology.PciDevice(d.busid, d.numa) for d in expected if d.busid != "0105:00:00.0"]
+    assert rules.topology_problems(expected, found) == ["PCI 0105:00:00.0 (NUMA node 1): not present"]
+    found = [topology.PciDevice(d.busid, 1 - d.numa if d.busid == "0001:00:00.0" else d.numa) for d in expected]
+    assert rules.topology_problems(expected, found) == ["PCI 0001:00:00.0: on NUMA node 1, expected 0"]
+    # a real lstopo of another machine has none of Azure's devices
+    other = topology.parse_lstopo(real("lstopo-power8-4gpu-hwloc.txt"))
+    assert len(rules.topology_problems(expected, other)) == 16

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from builder.verify import sku as sku_mod
@@ -93,3 +95,10 @@ def nvsmi_q(host, vendor):
         return nvsmi_query.parse(result.stdout), None
     except ParseError as exc:
         return None, str(exc)
+
+
+@pytest.fixture(scope="session")
+def topology_dir() -> str:
+    """Where the image keeps Azure's topology files (azhpc-images setup_sku_customizations.sh copies them to
+    /opt/microsoft; AzNHC reads its own $AZ_NHC_ROOT/topofiles); BUILDER_VERIFY_TOPOLOGY_DIR overrides it."""
+    return os.environ.get("BUILDER_VERIFY_TOPOLOGY_DIR", "/opt/microsoft").rstrip("/")

@@ -13,6 +13,7 @@ from builder.verify.parsers.infiniband import Port
 from builder.verify.parsers.nccl_tests import NcclResult
 from builder.verify.parsers.nvbandwidth import Matrix
 from builder.verify.parsers.nvsmi_query import GpuHealth
+from builder.verify.parsers.topology import PciDevice
 
 H2D, D2H, P2P = "host_to_device_memcpy_ce", "device_to_host_memcpy_ce", "device_to_device_memcpy_read_ce"
 
@@ -114,6 +115,19 @@ def correctness_problems(result: NcclResult) -> list[str]:
     if result.out_of_bounds:
         problems.append(f"{result.out_of_bounds} out of bounds")
     problems += [f"'{line}'" for line in result.failed_lines if "Out of bounds" not in line]
+    return problems
+
+
+def topology_problems(expected: list[PciDevice], found: list[PciDevice]) -> list[str]:
+    """Each device of the topology file that lstopo does not show on the same NUMA node
+    (azure_hw_topology_check.nhc check_hw_topology: "Expected to find PCI Bus B on NUMANode N")."""
+    where = {device.busid: device.numa for device in found}
+    problems = []
+    for device in expected:
+        if device.busid not in where:
+            problems.append(f"PCI {device.busid} (NUMA node {device.numa}): not present")
+        elif where[device.busid] != device.numa:
+            problems.append(f"PCI {device.busid}: on NUMA node {where[device.busid]}, expected {device.numa}")
     return problems
 
 

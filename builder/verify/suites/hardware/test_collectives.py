@@ -17,9 +17,6 @@ from builder.verify.suites.hardware.helpers import needs
 # Where the image puts the tests; appended to PATH so a PATH entry that comes first takes precedence.
 # Azure's MI300X image copies the rccl-tests binaries straight into /opt/rccl-tests (upstream-facts #9).
 TEST_DIRS = {"nvidia": "/opt/nccl-tests/build", "amd": "/opt/rccl-tests/build:/opt/rccl-tests"}
-# Azure's topology files on the image (upstream-facts #10: /opt/microsoft/<family>-topo.xml, as AzNHC's
-# $AZ_NHC_ROOT/topofiles/<family>-topo.xml that conf/*.conf pass explicitly).
-TOPOLOGY_DIR = "/opt/microsoft"
 SMOKE_SIZES = "-b 8 -e 128M -f 2"
 DEFAULT_SIZE = "16G"  # the size every AzNHC conf but ND96asr_v4 / NC96ads_A100_v4 (8G) uses
 
@@ -48,7 +45,8 @@ class Run:
         return rules.run_shape_problems(self.result, self.ranks, self.size)
 
 
-def _allreduce(host, vendor, gpus, spec: dict | None, env: dict[str, str], minimum: float | None) -> Run:
+def _allreduce(host, vendor, gpus, spec: dict | None, env: dict[str, str], minimum: float | None,
+               topology_dir: str) -> Run:
     binary = f'PATH="$PATH:{TEST_DIRS[vendor]}" all_reduce_perf'
     if spec is None:
         run = Run(f"{binary} {SMOKE_SIZES} -g {len(gpus)} -c 1", len(gpus), None)
@@ -59,7 +57,7 @@ def _allreduce(host, vendor, gpus, spec: dict | None, env: dict[str, str], minim
     topology = spec.get("topology_file")
     prefix, note = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()), ""
     if topology:
-        path = f"{TOPOLOGY_DIR}/{topology}"
+        path = f"{topology_dir}/{topology}"
         if host.run(f"test -f {shlex.quote(path)}").rc == 0:
             prefix += f" NCCL_TOPO_FILE={path}"
         else:
@@ -86,13 +84,13 @@ def _spec(sku, key: str) -> dict | None:
 
 
 @pytest.fixture(scope="module")
-def allreduce(host, gpu_report, vendor, sku) -> Run | None:
+def allreduce(host, gpu_report, vendor, sku, topology_dir) -> Run | None:
     """One run shared by both checks (None when there are no GPUs: the ``gpus`` fixture reports that)."""
     gpus = gpu_report.gpus
     if vendor is None or not gpus:
         return None
     spec = _spec(sku, "allreduce") if len(gpus) > 1 else None
-    return _allreduce(host, vendor, gpus, spec, {}, spec["min_busbw_gbps"] if spec else None)
+    return _allreduce(host, vendor, gpus, spec, {}, spec["min_busbw_gbps"] if spec else None, topology_dir)
 
 
 def _failed(run: Run, expected: str, check) -> None:
@@ -127,9 +125,9 @@ def test_allreduce_busbw(gpus, allreduce, sku, check):
     _judge_bandwidth(allreduce, spec["min_busbw_gbps"], check)
 
 
-def test_allreduce_ib_loopback(gpus, vendor, health, defaults, host, check):
+def test_allreduce_ib_loopback(gpus, vendor, health, defaults, topology_dir, host, check):
     """NCCL over IB only (no SHM, no P2P, GPUDirect RDMA) at AzNHC's minimum
     (azure_nccl_allreduce_ib_loopback.nhc@0e0a1ac26a64)."""
     spec = needs(health, "allreduce_ib_loopback")
-    run = _allreduce(host, vendor, gpus, spec, defaults["ib_loopback_env"], spec["min_busbw_gbps"])
+    run = _allreduce(host, vendor, gpus, spec, defaults["ib_loopback_env"], spec["min_busbw_gbps"], topology_dir)
     _judge_bandwidth(run, spec["min_busbw_gbps"], check)
