@@ -89,17 +89,81 @@ def _standin_deb_checksums(feeds: dict[str, Any], standin: Feed) -> None:
             spec["checksums"][name] = {"sha256": sha256_file(local), "source": STANDIN_SOURCE}
 
 
+class UnsafeText(str):
+    """A rendered string that Ansible must never template: written with YAML's ``!unsafe`` tag."""
+
+
+UNSAFE_TAG = "!unsafe"
+
+
+def mark_unsafe(value: Any) -> Any:
+    """``value`` with every string in it (mapping keys too) an :class:`UnsafeText`.
+
+    Every value comes from the catalog (or is derived from it), so none may reach Ansible as a template: a
+    ``{{ lookup('pipe', ...) }}`` in a download URL or a SKU's ``gpu_model`` would otherwise run on the
+    controller when a role reads the variable. Ansible's documented way to declare such data is the ``!unsafe``
+    YAML tag, on the individual elements of lists and mappings ("Unsafe or raw strings",
+    https://docs.ansible.com/ansible/latest/playbook_guide/playbooks_advanced_syntax.html#unsafe-or-raw-strings):
+    Ansible then never templates the value, wherever it is used.
+    """
+    if isinstance(value, str):
+        return UnsafeText(value)
+    if isinstance(value, dict):
+        return {mark_unsafe(k): mark_unsafe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mark_unsafe(v) for v in value]
+    return value
+
+
+def dump_vars(data: dict[str, Any]) -> str:
+    """The variables file's text: YAML with every string tagged ``!unsafe`` (the variable names are builder's own)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(UnsafeText, lambda dumper, text: dumper.represent_scalar(UNSAFE_TAG, str(text)))
+    plain = json.loads(json.dumps(data))
+    return yaml.dump({name: mark_unsafe(value) for name, value in plain.items()}, Dumper=Dumper, sort_keys=False,
+                     width=200)
+
+
+def _construct_unsafe(loader: Any, node: Any) -> str:
+    return loader.construct_scalar(node)
+
+
+def _register_loader() -> None:
+    """Let ``yaml.safe_load`` read a rendered variables file: the ``!unsafe`` tag reads as the string it marks.
+
+    builder's own readers of ``ansible-vars.yml`` (``builder.converge``, the local pipeline, the tests) load it
+    with ``yaml.safe_load``; this keeps them working (:func:`load_vars` is the explicit way).
+    """
+    import yaml
+
+    for loader in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", None)):
+        if loader is not None and UNSAFE_TAG not in loader.yaml_constructors:
+            loader.add_constructor(UNSAFE_TAG, _construct_unsafe)
+
+
+_register_loader()
+
+
+def load_vars(path: Path) -> Any:
+    """Read a rendered variables file back (``!unsafe`` strings as plain strings)."""
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
 def write_render(catalog: Catalog, image_name: str, target: str, out_dir: Path, feed: str | Feed = "upstream",
                  **options: Any) -> list[Path]:
     """Write the variables file (and, for ``azure``, the Packer files) into ``out_dir``."""
-    import yaml
-
     data = ansible_vars(catalog, image_name, target, feed, **options)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / VARS_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("# Rendered by `builder render` from the catalog; do not edit.\n"
-                   + yaml.safe_dump(json.loads(json.dumps(data)), sort_keys=False, width=200))
+    tmp.write_text("# Rendered by `builder render` from the catalog; do not edit. Every string is data (!unsafe):\n"
+                   "# Ansible never templates it.\n" + dump_vars(data), encoding="utf-8")
     tmp.replace(path)
     written = [path]
     if target == "azure":

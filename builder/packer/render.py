@@ -168,7 +168,29 @@ def packer_variables(catalog: Catalog, image_name: str, out_dir: Path, *, image_
         values["virtual_network"] = b.virtual_network.model_dump()
     if image.gallery.features.security_type == "TrustedLaunch":
         values["security_type"] = "TrustedLaunch"
+    refuse_templates(values)
     return values
+
+
+def refuse_templates(values: Any, path: str = "") -> None:
+    """Refuse a ``{{`` in any string Packer is given: Packer runs its Go-template interpolation over the plugins'
+    configuration after HCL evaluation, variable values included (``{{ uuid }}`` in a var file becomes a UUID,
+    ``{{ env `X` }}`` reads the environment where allowed), and it renders some fields twice, so no escaping
+    survives. ``${`` and ``%{`` need nothing: values in a ``.pkrvars.json`` file are literal, not HCL templates
+    (both checked against the real binary: tests/unit/test_injection.py). Refusing is possible because no
+    catalog value needs ``{{``.
+    """
+    if isinstance(values, dict):
+        for key, value in values.items():
+            refuse_templates(key, f"{path}.<key>" if path else "<key>")
+            refuse_templates(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(values, list):
+        for i, value in enumerate(values):
+            refuse_templates(value, f"{path}[{i}]")
+    elif isinstance(values, str) and "{{" in values:
+        shown = values if len(values) <= 80 else values[:77] + "..."
+        raise InputError(f"{shown!r} contains '{{{{', which Packer would run as a Go template; remove it",
+                         field=f"packer variable {path}")
 
 
 def requirements() -> str:
