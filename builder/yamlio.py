@@ -142,7 +142,8 @@ class _Builder:
 
     def _fail(self, node: yaml.Node, message: str, path: tuple = ()) -> InputError:
         field = ".".join(str(p) for p in path)[:120] or None
-        return InputError(message, file=self.file, line=node.start_mark.line + 1, field=field)
+        line = self.lines.get(path) or node.start_mark.line + 1  # the key's line: an alias's target is elsewhere
+        return InputError(message, file=self.file, line=line, field=field)
 
     def _node(self, node: yaml.Node, path: tuple) -> Any:
         self.count += 1
