@@ -54,9 +54,11 @@ def verify(ctx: Context, image: str, connection: str, host: str | None, suite: s
         click.echo(f"FAIL {failure.name}")
         click.echo(f"  expected: {failure.expected if failure.expected is not None else '-'}")
         click.echo(f"  found:    {failure.found if failure.found is not None else (failure.message or '-')}")
+    for warning in result.warned():
+        click.echo(f"WARNING {warning.name}: {warning.found}")
     verdict = "ok" if result.ok else "FAILED"
     click.echo(f"{verdict}: {image} {suite} suite ({select}) on {connection}{':' + host if host else ''}: "
-               f"{result.passed} passed, {result.failed} failed, {result.skipped} skipped "
+               f"{result.passed} passed, {result.warnings} warnings, {result.failed} failed, {result.skipped} skipped "
                f"in {result.duration_s:.1f}s")
     return 0 if result.ok else EXIT_FAILED
 

@@ -16,7 +16,7 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 H100 = "Standard_ND96isr_H100_v5"
 PASSING = {"gpu.count", "gpu.model", "gpu.driver_version", "gpu.persistence_mode", "gpu.ecc", "gpu.nvlink",
            "fabric.ib_ports", "collectives.allreduce_correct", "collectives.allreduce_busbw", "dcgm.diag_r1",
-           "gpu.xid", "gpu.ecc_errors", "gpu.clock_throttling", "gpu.copy_bandwidth", "fabric.ipoib_interfaces",
+           "gpu.xid", "gpu.ecc_errors", "gpu.copy_bandwidth", "fabric.ipoib_interfaces",
            "fabric.link_flapping", "fabric.ib_write_bw", "host.vcpus", "host.memory", "host.swap",
            "host.nvme_count", "topology.pci_numa"}
 
@@ -122,10 +122,10 @@ def tools(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "BUILDER_VERIFY_TOPOLOGY_DIR": str(topology_dir)}
 
 
-def run(catalog, env: dict, sku: str = "auto") -> dict[str, dict]:
+def run(catalog, env: dict, sku: str = "auto", image: str = "ndh100-train") -> dict[str, dict]:
     from builder.verify import run_suite
 
-    result = run_suite(catalog, "ndh100-train", connection="local", host=None, suite="hardware", skus=sku, env=env)
+    result = run_suite(catalog, image, connection="local", host=None, suite="hardware", skus=sku, env=env)
     return {c.name: asdict(c) for c in result.checks}
 
 
@@ -153,19 +153,34 @@ def test_h100_samples_meet_the_h100_sku(baseline, base_dir):
         f"all_reduce_perf NCCL_TOPO_FILE={base_dir}/topology/ndv5-topo.xml -b 16G -e 16G -f 2 -g 8 -c 1"]
     assert baseline["topology.pci_numa"]["found"] == "all 16 present on their NUMA nodes"
     assert sum(c.startswith("ib_write_bw") for c in calls) == 16  # server and client on each of the 8 HCAs
-    # the real 535.183.01 sample has one GPU power-braked: AzNHC warns, so the check passes and says so
+    # the real 535.183.01 sample has one GPU power-braked: AzNHC warns, so the check warns and fails nothing
     throttle = baseline["gpu.clock_throttling"]
-    assert throttle["outcome"] == "passed"
-    assert throttle["found"] == "warning: GPU 00000000:75:00.0: HW Power Brake Slowdown, SW Thermal Slowdown"
+    assert throttle["outcome"] == "warning"
+    assert throttle["found"] == "GPU 00000000:75:00.0: HW Power Brake Slowdown, SW Thermal Slowdown"
 
 
 def test_auto_derives_the_sku_from_nvidia_smi(run_cli, tmp_path, baseline):
     result = run_cli("verify", "ndh100-train", "--connection", "local", "--suite", "hardware", "--json", "-",
                      env=tools(tmp_path))
     assert result.code == 1, result.stderr  # the checks this host cannot satisfy
-    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    report = json.loads(result.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
     assert failed(checks) == failed(baseline)
     assert checks["gpu.count"]["expected"] == "8"
+    assert report["warnings"] == 1 and checks["gpu.clock_throttling"]["outcome"] == "warning"
+
+
+def test_a_warning_is_shown_and_fails_nothing(run_cli, tmp_path):
+    result = run_cli("verify", "ndh100-train", "--connection", "local", "--suite", "hardware", "--select", "gpu",
+                     "--skus", H100, env=tools(tmp_path))
+    assert "WARNING gpu.clock_throttling: GPU 00000000:75:00.0: HW Power Brake Slowdown" in result.stdout
+    assert "FAIL gpu.clock_throttling" not in result.stdout
+    assert ", 1 warnings, " in result.stdout.splitlines()[-1]
+    calm = (smi_q_with("HW Power Brake Slowdown       : Active", "HW Power Brake Slowdown       : Not Active")
+            .replace("SW Thermal Slowdown               : Active", "SW Thermal Slowdown               : Not Active"))
+    calm = run_cli("verify", "ndh100-train", "--connection", "local", "--suite", "hardware", "--select", "gpu",
+                   "--skus", H100, env=tools(tmp_path / "calm", smi_q=calm))
+    assert ", 0 warnings, " in calm.stdout.splitlines()[-1]
 
 
 def smi_q_with(old: str, new: str, count: int = 1) -> str:
@@ -247,3 +262,49 @@ def test_no_gpu_here_fails_clearly(run_cli):
                      env={"PATH": "/usr/bin:/bin"})
     assert result.code == 1
     assert "FAIL gpu.count" in result.stdout and "nvidia-smi" in result.stdout
+
+
+MI300X = "Standard_ND96isr_MI300X_v5"
+# Azure's ND MI300X v5 guests are SR-IOV virtual functions: "AMD Instinct MI300X VF" (ROCm/rccl#1728)
+ROCM_VF = (SAMPLES / "rocm-smi-productname-mi300x.json").read_text().replace("MI300X OAM", "MI300X VF")
+NVIDIA_ONLY = {"gpu.driver_version", "gpu.persistence_mode", "gpu.ecc", "gpu.fabric_manager_active", "gpu.nvlink",
+               "gpu.xid", "gpu.ecc_errors", "gpu.clock_throttling", "gpu.copy_bandwidth", "fabric.peermem_loaded",
+               "dcgm.diag_r1"}
+
+
+def amd_tools(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """The replay's tools as an ND MI300X v5 shows them: rocm-smi instead of nvidia-smi, rccl-tests' all_reduce_perf
+    (the nccl-tests layout: rccl-tests is its fork) at the size's minimum of 314 GB/s, ib_write_bw without GPUDirect."""
+    env = tools(tmp_path, **{"all_reduce_perf": allreduce_16g(busbw="322.40"), "ib_write_bw": ib_write_bw_out("391.20"),
+                             **overrides})
+    rocm = tmp_path / "bin" / "rocm-smi"
+    (tmp_path / "rocm.out").write_text(overrides.get("rocm", ROCM_VF))
+    rocm.write_text(f"#!/bin/sh\ncat {tmp_path}/rocm.out\n")
+    rocm.chmod(0o755)
+    (tmp_path / "bin" / "nvidia-smi").unlink()  # an AMD host has none
+    return env
+
+
+def test_mi300x_vf_samples_meet_the_mi300x_sku(shipped_catalog, tmp_path):
+    checks = run(shipped_catalog, amd_tools(tmp_path), "auto", image="ndmi300x-train")
+    passed = {n for n, c in checks.items() if c["outcome"] == "passed"}
+    assert passed >= {"gpu.count", "gpu.model", "fabric.ib_ports", "fabric.ipoib_interfaces", "fabric.link_flapping",
+                      "fabric.ib_write_bw", "collectives.allreduce_correct", "collectives.allreduce_busbw",
+                      "host.vcpus", "host.memory", "host.swap"}
+    assert checks["gpu.model"]["found"] == "AMD Instinct MI300X VF"  # a form factor after the model matches
+    assert {n for n, c in checks.items() if c["outcome"] == "skipped"} >= NVIDIA_ONLY
+    assert checks["collectives.allreduce_busbw"]["expected"] == f">= 314.0 GB/s avg bus bandwidth at {16 * 2**30} B"
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert not [c for c in calls if c.startswith("ib_write_bw") and "--use_cuda" in c]  # AzNHC: non-GDR on MI300X
+
+
+def test_mi300x_faults_fail_their_checks(shipped_catalog, tmp_path):
+    good = run(shipped_catalog, amd_tools(tmp_path / "good"), MI300X, image="ndmi300x-train")
+    seven = json.loads(ROCM_VF)
+    seven.pop("card7")
+    bad = run(shipped_catalog, amd_tools(tmp_path / "bad", rocm=json.dumps(seven),
+                                         ib_write_bw=ib_write_bw_out("351.40"),
+                                         all_reduce_perf=allreduce_16g(busbw="301.10")), MI300X, image="ndmi300x-train")
+    assert failed(bad) - failed(good) == {"gpu.count", "fabric.ib_write_bw", "collectives.allreduce_correct",
+                                          "collectives.allreduce_busbw"}
+    assert bad["gpu.count"]["found"] == "7"

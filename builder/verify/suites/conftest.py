@@ -54,6 +54,11 @@ class Check:
         self.record(expected, found)
         assert ok, f"expected {_text(expected)}, found {_text(found)}"
 
+    def warn(self, expected: Any, found: Any) -> None:
+        """Passes, reported as a ``warning``: what was found deserves a look but fails nothing."""
+        self.record(expected, found)
+        self.node.user_properties.append(("warning", "true"))
+
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
@@ -113,11 +118,15 @@ class Reporter:
             outcome = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
             if report.when == "call" and hasattr(report, "wasxfail"):
                 outcome = "skipped"
+            if outcome == "passed" and props.get("warning"):
+                outcome = "warning"
             message = None
             if report.skipped and isinstance(report.longrepr, tuple):
                 message = str(report.longrepr[2]).removeprefix("Skipped: ")
             elif report.failed:
                 message = _short_failure(report)
+            elif outcome == "warning":
+                message = props.get("found")
             entry = {"name": name, "suite": suite, "group": group, "outcome": outcome,
                      "expected": props.get("expected"), "found": props.get("found"), "message": message,
                      "duration_s": round(report.duration, 3)}
