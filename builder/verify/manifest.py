@@ -8,7 +8,7 @@ from builder.catalog.schema import Image
 from builder.stack import from_image
 
 MANIFEST_PATH = "/etc/builder/image.json"
-VERSION_PATTERN = r"^\d{4}\.\d{1,4}\.\d+$"
+VERSION_PATTERN = r"^[0-9]{4}\.[0-9]{1,4}\.[0-9]+$"
 
 
 def render_manifest(image: Image, version: str, git_commit: str, **extra: Any) -> dict[str, Any]:

@@ -149,7 +149,7 @@ class Ecc(_Strict):
 class AllReduce(_Strict):
     min_busbw_gbps: Annotated[float, Field(gt=0)]
     repeats: Annotated[int, Field(ge=1)] = 1
-    message_size: Annotated[str, Field(pattern=r"^\d+[KMG]?$")]
+    message_size: Annotated[str, Field(pattern=r"^[0-9]+[KMG]?$")]
     topology_file: str | None = None
 
 
@@ -178,7 +178,7 @@ class HealthChecks(_Strict):
     nvlink: bool = False
     ib_write_bw: IbWriteBw | None = None
     ib_link_flapping: bool = False
-    ib_ports: dict[Annotated[str, Field(pattern=r"^\w+:\d+$")], Annotated[int, Field(gt=0)]] = {}
+    ib_ports: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+:[0-9]+$")], Annotated[int, Field(gt=0)]] = {}
     interfaces: list[str] = []
 
 
@@ -210,7 +210,7 @@ _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 def size_bytes(text: str) -> int:
     """``16G`` -> 17179869184, ``1915071MB`` -> bytes, ``0kB`` -> 0 (NHC and nccl-tests: steps of 1024)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[bB]?", text.strip())
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)[bB]?", text.strip(), re.ASCII)
     if not match:
         raise ValueError(f"not a size: {text!r}")
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])

@@ -98,3 +98,20 @@ def test_sizes_as_nhc_and_nccl_tests_write_them(text, value):
 def test_unreadable_size():
     with pytest.raises(ValueError):
         size_bytes("16 gigs")
+
+
+@pytest.mark.parametrize("size", ["\uff11\uff16G", "\u0661\u0666G"])  # full-width, Arabic-Indic 16
+def test_sizes_are_ascii(size):
+    """Full-width and Arabic-Indic digits are digits to Python's \\d, not to NHC or nccl-tests (issue 18)."""
+    with pytest.raises(ValueError, match="not a size"):
+        size_bytes(size)
+
+
+def test_manifest_version_pattern_is_ascii_and_whole():
+    import re
+
+    from builder.verify.manifest import VERSION_PATTERN
+
+    assert re.fullmatch(VERSION_PATTERN, "2026.1201.0")
+    for bad in ("\uff12026.1201.0", "2026.1201.0\n", "2026.1201.0-x"):
+        assert not re.fullmatch(VERSION_PATTERN, bad)

@@ -42,7 +42,7 @@ def test_version(expect, manifest, check):
     if expect["version"]:
         check.equal(expect["version"], found)
     else:
-        check.that(bool(re.match(VERSION_PATTERN, str(found))), "a YYYY.MMDD.N version", found)
+        check.that(bool(re.fullmatch(VERSION_PATTERN, str(found))), "a YYYY.MMDD.N version", found)
 
 
 def test_components(expect, manifest, check):
