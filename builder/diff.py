@@ -1,7 +1,9 @@
 """``builder diff IMAGE V1 V2``: component and package changes between two image versions, as markdown.
 
 Facts about a version come from where it was recorded:
-- a local build (``<state>/registry.json`` entry -> ``manifest.json`` components and the ``*.cdx.json`` SBOM);
+- a local build (``<state>/registry.json`` entry with its artifacts -> ``manifest.json`` components and the
+  ``*.cdx.json`` SBOM); an entry that ``builder publish`` wrote records only where the version went, not what it
+  contains, so it never shadows the gallery (it used to: every such version read as "no components");
 - a gallery version's tags (``component.<name>`` pins, ``builder.sbom_sha256`` naming its SBOM by digest).
   The SBOM itself is found among ``--sbom`` files/folders (for example downloaded release artifacts) and the
   local builds by that SHA-256.
@@ -109,10 +111,10 @@ def local_facts(state_dir: Path, image: str, version: str) -> VersionFacts | Non
     """Facts from the local build registry (manifest components, SBOM), or None when not built here."""
     from builder.registry import LocalRegistry
 
-    entry = LocalRegistry(state_dir).load().get("images", {}).get(image, {}).get(version)
-    if entry is None:
-        return None
-    artifacts = entry.get("artifacts") or {}
+    entry = LocalRegistry(state_dir).load()["images"].get(image, {}).get(version)
+    artifacts = entry.get("artifacts") if isinstance(entry, dict) else None
+    if not isinstance(artifacts, dict) or not (artifacts.get("manifest") or artifacts.get("sbom")):
+        return None  # not built here (a `builder publish` record): the gallery's tags say what it contains
     components: dict[str, str] = {}
     manifest = Path(artifacts["manifest"]) if artifacts.get("manifest") else None
     if manifest and manifest.is_file():

@@ -1,31 +1,75 @@
-"""Local record of published versions per image (``<state>/registry.json``)."""
+"""Local record of published versions per image (``<state>/registry.json``).
+
+Every change is a read-modify-write under an exclusive ``fcntl.flock`` on ``registry.json.lock`` (so parallel
+publishes and builds lose no entry), written whole to a temporary file and renamed over the old one with
+``os.replace`` (a reader never sees half a file). A registry that is not valid JSON of the expected shape is an
+InputError naming the file (exit 2), never a traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from builder.errors import InputError
 
 
 class LocalRegistry:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "registry.json"
+        self.lock_path = state_dir / "registry.json.lock"
 
     def load(self) -> dict[str, Any]:
         if not self.path.exists():
             return {"images": {}}
-        return json.loads(self.path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"the local registry is not readable JSON ({exc}); repair it or move it away",
+                             file=self.path) from None
+        images = data.get("images") if isinstance(data, dict) else None
+        if not isinstance(images, dict) or not all(isinstance(v, dict) for v in images.values()):
+            raise InputError('the local registry is not {"images": {IMAGE: {VERSION: {...}}}}; repair it or move '
+                             "it away", file=self.path)
+        return data
 
     def versions(self, image: str) -> list[str]:
         return list(self.load()["images"].get(image, {}))
 
-    def record(self, image: str, version: str, entry: dict[str, Any]) -> None:
-        data = self.load()
-        data["images"].setdefault(image, {})[version] = entry
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the registry's exclusive lock (other processes' ``record`` calls wait)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry.")
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def record(self, image: str, version: str, entry: dict[str, Any]) -> None:
+        with self.locked():
+            data = self.load()
+            data["images"].setdefault(image, {})[version] = entry
+            write_atomic(self.path, json.dumps(data, indent=2, default=str))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk and rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=str)
-        os.replace(tmp, self.path)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 from builder.catalog.rules import check_version_name
 from builder.errors import InputError
+
+# ASCII digits only, the whole string (fullmatch): "\d" would take full-width and Arabic-Indic digits, and "$"
+# a trailing newline. Azure: Major(int).Minor(int).Patch(int), each 0..2,147,483,647.
+VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)", re.ASCII)
 
 
 def day_prefix(day: dt.date) -> str:
@@ -17,11 +22,14 @@ def day_prefix(day: dt.date) -> str:
 def next_version(existing: Iterable[str], day: dt.date | None = None) -> str:
     day = day or dt.datetime.now(dt.UTC).date()
     prefix = day_prefix(day)
-    taken = [int(v.rsplit(".", 1)[1]) for v in existing if v.rsplit(".", 1)[0] == prefix]
+    taken = [int(v.rsplit(".", 1)[1]) for v in existing if VERSION.fullmatch(v) and v.rsplit(".", 1)[0] == prefix]
     return f"{prefix}.{max(taken) + 1 if taken else 0}"
 
 
 def require_valid(version: str) -> str:
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
+        raise InputError(f"invalid image version: {version!r} is not Major.Minor.Patch in ASCII digits (for example "
+                         "2026.1129.0)", field="version")
     reason = check_version_name(version)
     if reason:
         raise InputError(f"invalid image version: {reason}", field="version")
@@ -29,9 +37,10 @@ def require_valid(version: str) -> str:
 
 
 def sort_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
+    match = VERSION.fullmatch(version)
+    return tuple(int(p) for p in match.groups()) if match else (-1,)
 
 
 def numeric_key(version: str) -> tuple:
     """Marketplace and gallery versions: dotted numbers (``22.04.2025112001``); a non-number part sorts first."""
-    return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
+    return tuple(int(p) if p.isascii() and p.isdigit() else -1 for p in version.split("."))

@@ -8,7 +8,7 @@ import re
 def parse(version: str) -> tuple[int, ...]:
     """``"580.95.05"`` -> ``(580, 95, 5)``; a Debian epoch and revision are ignored."""
     core = version.split(":")[-1].split("-")[0].split("+")[0]
-    return tuple(int(p) for p in re.findall(r"\d+", core))
+    return tuple(int(p) for p in re.findall(r"[0-9]+", core))
 
 
 def at_least(version: str, minimum: str) -> bool:

@@ -39,3 +39,22 @@ def resource_client(settings: Settings):
     from azure.mgmt.resource.resources import ResourceManagementClient
 
     return ResourceManagementClient(settings.get_credential(), settings.subscription_id, **_common(settings))
+
+
+def read_with_etag(operation, *args, **kwargs) -> tuple[dict[str, Any], str | None]:
+    """Call an SDK ``get`` and return ``(resource as ARM JSON, its ETag)``: the ``ETag`` response header, else the
+    body's ``etag``, else None (a resource provider that sends none; callers then re-read and re-check)."""
+
+    def keep(pipeline_response, deserialized, _headers):
+        return deserialized, pipeline_response.http_response.headers.get("ETag")
+
+    model, etag = operation(*args, cls=keep, **kwargs)
+    resource = model.as_dict()
+    return resource, etag or resource.get("etag")
+
+
+def if_match(etag: str | None) -> dict[str, Any]:
+    """Keyword arguments that make a PUT/PATCH/DELETE conditional on ``etag`` (ARM answers 412 PreconditionFailed
+    when the resource changed since it was read: Azure/azure-resource-manager-rpc v1.0/Addendum.md, "ETags for
+    Resources"); none without an ETag."""
+    return {"headers": {"If-Match": etag}} if etag else {}

@@ -8,11 +8,33 @@ from typing import Any
 
 from builder.catalog.loader import CatalogImage
 from builder.catalog.reference_data import normalise_region
+from builder.catalog.rules import DEFINITION_NAME, GALLERY_NAME, RESOURCE_GROUP_NAME
 from builder.catalog.schema import Image
 from builder.errors import InputError, Problem
 
 OS_TYPE = "Linux"
 OS_STATE = "Generalized"
+
+
+# Azure's naming rules (ASCII, fullmatch) are the catalog rules' (builder.catalog.rules, which cites Microsoft
+# Learn "Naming rules and restrictions for Azure resources"); checked here again before the first request, so a
+# name such as "../../x" never reaches a URL whichever caller built the Destination.
+NAME_RULES = {
+    "resource_group": (RESOURCE_GROUP_NAME, "1-90 letters, digits, '_', '-', '.', '(' or ')', not ending with '.'"),
+    "gallery": (GALLERY_NAME, "1-80 letters, digits, '_' or '.', starting and ending with a letter or digit"),
+    "definition": (DEFINITION_NAME,
+                   "1-80 letters, digits, '_', '-' or '.', starting and ending with a letter or digit"),
+}
+
+
+def check_names(resource_group: str, gallery: str, definition: str) -> list[str]:
+    """Problems (``field: message``) with the destination names; empty when Azure would take them."""
+    problems = []
+    for key, value in (("resource_group", resource_group), ("gallery", gallery), ("definition", definition)):
+        pattern, rule = NAME_RULES[key]
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            problems.append(f"gallery.{key}: {str(value)[:100]!r} is not a valid Azure name: {rule}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -29,6 +51,13 @@ class Destination:
         g = image.gallery
         location = normalise_region(image.build.region) or image.build.region
         return cls(g.resource_group, g.gallery, g.definition, location)
+
+    def require_valid(self) -> Destination:
+        """InputError (exit 2) naming every bad destination name; call before the first request."""
+        problems = check_names(self.resource_group, self.gallery, self.definition)
+        if problems:
+            raise InputError([Problem(p) for p in problems])
+        return self
 
     def version_id(self, subscription: str, version: str) -> str:
         return (f"/subscriptions/{subscription}/resourceGroups/{self.resource_group}/providers/Microsoft.Compute/"
@@ -107,6 +136,7 @@ def ensure_definition(compute, resources, entry: CatalogImage, image: Image, des
 
     from builder.azure.errors import arm_errors
 
+    dest.require_valid()
     with arm_errors(f"resource group {dest.resource_group}"):
         if not resources.resource_groups.check_existence(dest.resource_group):
             say(f"creating resource group {dest.resource_group} in {dest.location}")

@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from builder.azure.clients import compute_client
-from builder.azure.errors import arm_errors
+from builder.azure.clients import compute_client, if_match, read_with_etag
+from builder.azure.errors import arm_code, arm_errors
 from builder.azure.gallery import Destination
 from builder.azure.progress import Progress, ProgressCallback, ignore
 from builder.azure.settings import Settings
@@ -17,6 +17,7 @@ from builder.stack import tags as T
 from builder.versioning import require_valid, sort_key
 
 BUSY = ("Creating", "Updating", "Deleting", "Migrating")
+CONDITIONAL_ATTEMPTS = 5  # re-reads after a 412 (the version changed between our read and our write)
 
 
 @dataclass
@@ -97,26 +98,67 @@ class Lifecycle:
         return infos
 
     def get(self, version: str) -> dict[str, Any]:
+        return self.read(version)[0]
+
+    def read(self, version: str) -> tuple[dict[str, Any], str | None]:
+        """``(resource, ETag)`` of ``version``; InputError when it does not exist."""
         from azure.core.exceptions import ResourceNotFoundError
 
         require_valid(version)
         with arm_errors(f"reading version {version}"):
             try:
-                return self.compute.gallery_image_versions.get(*self._args(version),
-                                                               expand="ReplicationStatus").as_dict()
+                return read_with_etag(self.compute.gallery_image_versions.get, *self._args(version),
+                                      expand="ReplicationStatus")
             except ResourceNotFoundError:
                 raise InputError(f"version {version} of {self.image.name} not found in gallery "
                                  f"{self.dest.gallery}/{self.dest.definition}", field="version") from None
 
-    def _update(self, version: str, tags: dict[str, str], profile: dict[str, Any]) -> dict[str, Any]:
+    def _update(self, version: str, tags: dict[str, str], profile: dict[str, Any],
+                etag: str | None) -> dict[str, Any] | None:
+        """PATCH tags and publishing profile only if the version is still what was read (If-Match ``etag``);
+        None when it changed meanwhile (412): the caller re-reads and re-checks."""
+        from azure.core.exceptions import HttpResponseError
+
         with arm_errors(f"updating version {version}"):
-            return self.compute.gallery_image_versions.begin_update(
-                *self._args(version), {"tags": tags, "properties": {"publishingProfile": profile}}).result().as_dict()
+            try:
+                return self.compute.gallery_image_versions.begin_update(
+                    *self._args(version), {"tags": tags, "properties": {"publishingProfile": profile}},
+                    **if_match(etag)).result().as_dict()
+            except HttpResponseError as exc:
+                if exc.status_code == 412 or arm_code(exc) == "PreconditionFailed":
+                    return None
+                raise
+
+    def _conditional(self, version: str, stage: str, doing: str, change) -> dict[str, Any]:
+        """Read, let ``change(resource) -> (tags, profile)`` check and build the update, write it conditionally;
+        when another writer got in between (412), read again and re-check (``change`` may refuse then).
+
+        With an ETag the write is refused by ARM if anything changed since the read (a delayed or retried PATCH
+        included). A resource provider that sends no ETag gets a fresh read directly before the write instead."""
+        for _attempt in range(CONDITIONAL_ATTEMPTS):
+            resource, etag = self.read(version)
+            tags, profile = change(resource)
+            if etag is None:  # no ETag: narrow the window with a fresh read and the same checks right before
+                resource, etag = self.read(version)
+                tags, profile = change(resource)
+            updated = self._update(version, tags, profile, etag)
+            if updated is not None:
+                return updated
+            self.progress(Progress(stage, f"version {version} changed while {doing} it; reading it again"))
+        raise OperationError(f"version {version} kept changing while {doing} it ({CONDITIONAL_ATTEMPTS} attempts); "
+                             "another run is updating it: try again later")
 
     def promote(self, version: str, force: bool = False) -> VersionInfo:
-        """Make ``version`` eligible for ``latest``; it must be Succeeded and fully replicated, and verified
-        (unless ``force``), and not yanked (unless ``force``)."""
-        resource = self.get(version)
+        """Make ``version`` eligible for ``latest``; it must be Succeeded and fully replicated, and verified,
+        not yanked and not expired (the last three unless ``force``). The checks and the write see the same
+        state of the version (If-Match), so a concurrent yank is never undone."""
+        self.progress(Progress("promote", f"promoting {version}"))
+        now = _now()
+        updated = self._conditional(version, "promote", "promoting", lambda r: self._promotion(version, r, force, now))
+        return _info(updated, _now())
+
+    def _promotion(self, version: str, resource: dict[str, Any], force: bool,
+                   now: dt.datetime) -> tuple[dict[str, str], dict[str, Any]]:
         props = resource["properties"]
         tags = dict(resource.get("tags") or {})
         if props.get("provisioningState") != "Succeeded":
@@ -130,24 +172,32 @@ class Lifecycle:
             raise OperationError(f"version {version} verification is '{verification}'; promote only verified "
                                  "versions (or pass --force)")
         if T.YANKED in tags and not force:
-            raise OperationError(f"version {version} was yanked ({tags[T.YANKED]}); pass --force to promote it")
+            raise OperationError(f"version {version} was yanked ({tags[T.YANKED][:T.MAX_VALUE]!r}); pass --force to "
+                                 "promote it")
+        eol = (props.get("publishingProfile") or {}).get("endOfLifeDate")
+        eol_at = _parse(eol)
+        if eol_at is not None and eol_at <= now and not force:
+            raise OperationError(f"version {version} expired (end of life {eol}); pass --force to promote it")
         tags.pop(T.YANKED, None)
         tags.pop(T.YANKED_AT, None)
-        tags[T.PROMOTED_AT] = _now().isoformat(timespec="seconds")
-        self.progress(Progress("promote", f"promoting {version}"))
-        return _info(self._update(version, tags, {"excludeFromLatest": False}), _now())
+        tags[T.PROMOTED_AT] = now.isoformat(timespec="seconds")
+        return tags, {"excludeFromLatest": False}
 
     def yank(self, version: str, reason: str) -> VersionInfo:
-        """Exclude ``version`` from latest, end its life now and record why."""
+        """Exclude ``version`` from latest, end its life now and record why (conditionally, as ``promote``)."""
         if not reason.strip():
             raise InputError("a reason is required", field="--reason")
-        resource = self.get(version)
-        tags = dict(resource.get("tags") or {})
+        require_valid(version)
         now = _now()
-        tags[T.YANKED] = reason.strip()[:T.MAX_VALUE]
-        tags[T.YANKED_AT] = now.isoformat(timespec="seconds")
+
+        def change(resource: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+            tags = dict(resource.get("tags") or {})
+            tags[T.YANKED] = reason.strip()[:T.MAX_VALUE]
+            tags[T.YANKED_AT] = now.isoformat(timespec="seconds")
+            return tags, {"excludeFromLatest": True, "endOfLifeDate": now.isoformat()}
+
         self.progress(Progress("yank", f"yanking {version}"))
-        return _info(self._update(version, tags, {"excludeFromLatest": True, "endOfLifeDate": now.isoformat()}), now)
+        return _info(self._conditional(version, "yank", "yanking", change), now)
 
     def gc(self, keep: int, dry_run: bool = False) -> list[dict[str, str]]:
         """Delete excluded or expired versions older than the newest ``keep``; never the current latest or one

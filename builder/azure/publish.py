@@ -1,8 +1,12 @@
 """Publish a gallery image version: ensure the definition, create the version, wait per region, verify replication.
 
 Idempotent and resumable: an existing version from the same source is a no-op (or, while still Creating, is
-waited for; when Failed, is retried); another source is an error unless ``force``. Creation sends
-``If-None-Match: *`` so of two concurrent publishes of one version exactly one wins.
+waited for; when Failed, is retried); another source is an error unless ``force``. Without an explicit version
+the same source maps to one version: the definition's versions are searched for this source before a number is
+taken, so a re-run (after success, after ``kill -9``, after a lost create response) and a concurrent run of the
+same source all land on the version that source already has. Creation sends ``If-None-Match: *`` so of two
+concurrent publishes of one version exactly one creates it; the other reads it back and waits for it when it is
+its own source.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from builder.azure.clients import compute_client, resource_client
+from builder.azure.clients import compute_client, if_match, read_with_etag, resource_client
 from builder.azure.errors import arm_code, arm_errors, describe
 from builder.azure.gallery import Destination, ensure_definition
 from builder.azure.progress import Progress, ProgressCallback, ignore
@@ -26,7 +30,7 @@ from builder.catalog.schema import Image
 from builder.errors import InputError, OperationError
 from builder.stack import from_image
 from builder.stack.tags import VERIFICATION
-from builder.versioning import next_version, require_valid
+from builder.versioning import next_version, require_valid, sort_key
 
 BUSY = ("Creating", "Updating", "Migrating")
 AUTO_NUMBER_ATTEMPTS = 5
@@ -55,12 +59,16 @@ def target_regions(image: Image, override: list[tuple[str, int]] | None = None) 
     g = image.gallery
     wanted = override if override is not None else [(r.name, r.replicas) for r in g.target_regions]
     out = []
+    seen: set[str] = set()
     for name, replicas in wanted:
-        short = normalise_region(name)
+        short = normalise_region(name) if isinstance(name, str) and name.isascii() and name.isprintable() else None
         if short is None:
             hint = difflib.get_close_matches(name.lower(), list(regions()), n=1)
             tip = f"; did you mean '{hint[0]}'?" if hint else " (see builder/data/regions.yaml)"
             raise InputError(f"unknown region '{name}'{tip}", field="region")
+        if short in seen:
+            raise InputError(f"region '{name}' is given twice (as {regions()[short]})", field="region")
+        seen.add(short)
         if replicas < 1:
             raise InputError(f"replica count for '{name}' must be >= 1, got {replicas}", field="region")
         entry: dict[str, Any] = {"name": short, "regionalReplicaCount": replicas}
@@ -115,31 +123,45 @@ class Publisher:
     # -------------------------------------------------------------- reading
 
     def get(self, version: str) -> dict[str, Any] | None:
+        return self.read(version)[0]
+
+    def read(self, version: str) -> tuple[dict[str, Any] | None, str | None]:
+        """``(resource, ETag)``; ``(None, None)`` when the version does not exist."""
         from azure.core.exceptions import ResourceNotFoundError
 
         d = self.dest
         with arm_errors(f"reading version {version}"):
             try:
-                return self.compute.gallery_image_versions.get(d.resource_group, d.gallery, d.definition, version,
-                                                               expand="ReplicationStatus").as_dict()
+                return read_with_etag(self.compute.gallery_image_versions.get, d.resource_group, d.gallery,
+                                      d.definition, version, expand="ReplicationStatus")
             except ResourceNotFoundError:
-                return None
+                return None, None
 
-    def existing_versions(self) -> list[str]:
-        """Names of the definition's versions; none when the gallery or definition does not exist yet."""
+    def listing(self) -> list[dict[str, Any]]:
+        """The definition's versions (ARM JSON); none when the gallery or definition does not exist yet."""
         from azure.core.exceptions import ResourceNotFoundError
 
         d = self.dest
         with arm_errors("listing versions"):
             try:
-                return [v.name for v in self.compute.gallery_image_versions.list_by_gallery_image(
+                return [v.as_dict() for v in self.compute.gallery_image_versions.list_by_gallery_image(
                     d.resource_group, d.gallery, d.definition)]
             except ResourceNotFoundError:
                 return []
 
+    def existing_versions(self) -> list[str]:
+        """Names of the definition's versions; none when the gallery or definition does not exist yet."""
+        return [v["name"] for v in self.listing()]
+
     def next_free(self, today: dt.date | None = None) -> str:
         """The day's next free ``YYYY.MMDD.N`` among the definition's versions."""
         return next_version(self.existing_versions(), today)
+
+    @staticmethod
+    def of_source(source: Source, listing: list[dict[str, Any]]) -> str | None:
+        """The version in ``listing`` that ``source`` was published as (the oldest, should there be several)."""
+        same = [v["name"] for v in listing if source.same_as(source_of(v))]
+        return min(same, key=sort_key) if same else None
 
     def report(self, resource: dict[str, Any]) -> dict[str, tuple[str, int]]:
         status = (resource.get("properties") or {}).get("replicationStatus") or {}
@@ -157,14 +179,28 @@ class Publisher:
         return self.compute.gallery_image_versions.begin_create_or_update(
             d.resource_group, d.gallery, d.definition, version, body, headers=headers)
 
-    def set_tags(self, version: str, resource: dict[str, Any], new: dict[str, str]) -> dict[str, str]:
-        """Add or change ``new`` on the version's tags (the others are kept)."""
+    def set_tags(self, version: str, new: dict[str, str]) -> dict[str, str]:
+        """Add or change ``new`` on the version's tags (the others are kept). The write is conditional on the
+        version being unchanged since it was read (If-Match); after a 412 the tags are read and merged again, so a
+        concurrent tag change (a yank) is never lost."""
+        from azure.core.exceptions import HttpResponseError
+
         d = self.dest
-        tags = {**(resource.get("tags") or {}), **new}
-        with arm_errors(f"tagging version {version}"):
-            self.compute.gallery_image_versions.begin_update(d.resource_group, d.gallery, d.definition, version,
-                                                             {"tags": tags}).result()
-        return tags
+        for _attempt in range(5):
+            resource, etag = self.read(version)
+            if resource is None:
+                raise OperationError(f"version {version} of {d.gallery}/{d.definition} not found: cannot tag it")
+            tags = {**(resource.get("tags") or {}), **new}
+            with arm_errors(f"tagging version {version}"):
+                try:
+                    self.compute.gallery_image_versions.begin_update(d.resource_group, d.gallery, d.definition,
+                                                                     version, {"tags": tags},
+                                                                     **if_match(etag)).result()
+                    return tags
+                except HttpResponseError as exc:
+                    if exc.status_code != 412 and arm_code(exc) != "PreconditionFailed":
+                        raise
+        raise OperationError(f"version {version} kept changing while tagging it; try again later")
 
     def delete(self, version: str) -> None:
         d = self.dest
@@ -195,6 +231,11 @@ class Publisher:
             time.sleep(max(self.settings.progress_interval, 0.05))
 
 
+def source_of(resource: dict[str, Any]) -> Source | None:
+    """The source an existing version was published from (None when it names none we know)."""
+    return Source.from_storage_profile((resource.get("properties") or {}).get("storageProfile") or {})
+
+
 def _check_replication(version: str, resource: dict[str, Any], wanted: list[dict[str, Any]]) -> dict[str, str]:
     props = resource.get("properties") or {}
     state = props.get("provisioningState")
@@ -218,11 +259,13 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
     from azure.core.exceptions import HttpResponseError
 
     started = time.monotonic()
+    # everything is checked before the first request: version, catalog rules, destination names, regions
     if version is not None:
         require_valid(version)
     catalog_errors = [p for p in check_image(catalog.get(image_name), catalog) if p.severity == "error"]
     if catalog_errors:
         raise InputError(catalog_errors)
+    Destination.of(catalog.model(image_name)).require_valid()
     if source.is_local_file and not settings.is_local:
         raise InputError(f"{source.vhd_uri} is a VHD on this machine: only the local gallery emulator takes file:// "
                          "sources. Azure needs the VHD uploaded to a page blob first (not implemented): upload it "
@@ -236,12 +279,19 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
 
     auto = version is None
     action = "created"
+    pinned = version  # the name to publish as: --version, or the version this source turned out to have
     for _attempt in range(AUTO_NUMBER_ATTEMPTS):
-        name = version or pub.next_free()
+        if pinned:
+            name = pinned
+        else:
+            listing = pub.listing()
+            name = pub.of_source(source, listing) or next_version(v["name"] for v in listing)
+            if any(v["name"] == name for v in listing):
+                pub.say(f"version {name} already holds this source: publishing as {name}", "create")
         existing = pub.get(name)
         only_if_absent = True
         if existing is not None:
-            same = source.same_as(Source.from_storage_profile(existing["properties"].get("storageProfile") or {}))
+            same = source.same_as(source_of(existing))
             state = existing["properties"].get("provisioningState")
             if not same and auto:
                 pub.say(f"version {name} was just taken by another publish; trying the next number", "create")
@@ -267,7 +317,7 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
                 if verdict and (existing.get("tags") or {}).get(VERIFICATION) != verdict:
                     pub.say(f"version {name} already published from this source: recording verification {verdict}",
                             "tags")
-                    pub.set_tags(name, existing, {VERIFICATION: verdict})
+                    pub.set_tags(name, {VERIFICATION: verdict})
                     return _finish(pub, name, pub.get(name) or {}, wanted_regions, "tags-updated", started, source,
                                    definition)
                 pub.say(f"version {name} already published from this source: nothing to do", "done")
@@ -284,6 +334,14 @@ def publish_version(catalog: Catalog, image_name: str, *, source: Source, versio
             except HttpResponseError as exc:
                 if arm_code(exc) not in ("PreconditionFailed", "OperationNotAllowed"):
                     raise
+                current = pub.get(name)
+                if current is not None and source.same_as(source_of(current)):
+                    # our own create whose answer was lost (the SDK's retry met If-None-Match), or a concurrent
+                    # run of the same source: that version is this source's; wait for it, never take a new number
+                    pub.say(f"version {name} from this source already exists (a lost answer or a concurrent run): "
+                            "continuing with it", "create")
+                    pinned = name
+                    continue
                 if not auto:
                     raise OperationError(f"version {name} is being published concurrently by another run "
                                          f"({describe(exc)}); this run stops") from None
@@ -304,12 +362,9 @@ def tag_version(catalog: Catalog, image_name: str, version: str, tags: dict[str,
                 settings: Settings) -> dict[str, str]:
     """Add ``tags`` to an existing version of the image (for example the SBOM digest after a Packer build);
     returns all its tags. A missing version is an OperationError."""
+    require_valid(version)
     pub = Publisher(catalog, image_name, settings, ignore)
-    resource = pub.get(version)
-    if resource is None:
-        d = pub.dest
-        raise OperationError(f"version {version} of {d.gallery}/{d.definition} not found: cannot tag it")
-    return pub.set_tags(version, resource, tags)
+    return pub.set_tags(version, tags)
 
 
 def _finish(pub: Publisher, name: str, resource: dict[str, Any], wanted: list[dict[str, Any]], action: str,

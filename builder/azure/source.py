@@ -11,17 +11,19 @@ from typing import Any
 
 from builder.errors import InputError
 
+# One path segment of a resource id: printable ASCII without space or slash, and not "." or ".." (which would
+# walk up the ARM path). Matched with re.fullmatch, so a trailing newline or any control character is refused.
+_SEG = r"(?!\.{1,2}(?:/|$))[\x21-\x2e\x30-\x7e]+"
+_RG = rf"/subscriptions/{_SEG}/resourceGroups/{_SEG}/providers/"
+_URL_PATH = r"[\x21-\x22\x24-\x3e\x40-\x7e]+"  # printable ASCII without space, '?' and '#'
 _PATTERNS = {
-    "managed_image_id": (r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/images/[^/]+$",
-                         "--source-image-id"),
-    "vm_id": (r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/virtualMachines/[^/]+$",
-              "--source-vm-id"),
-    "gallery_version_id": (r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/"
-                           r"[^/]+/images/[^/]+/versions/[^/]+$", "--source-version-id"),
+    "managed_image_id": (_RG + rf"Microsoft\.Compute/images/{_SEG}", "--source-image-id"),
+    "vm_id": (_RG + rf"Microsoft\.Compute/virtualMachines/{_SEG}", "--source-vm-id"),
+    "gallery_version_id": (_RG + rf"Microsoft\.Compute/galleries/{_SEG}/images/{_SEG}/versions/{_SEG}",
+                           "--source-version-id"),
     # https:// blob URL, or file:///path.vhd: a VHD on this machine, only for the local emulator (its blob stand-in)
-    "vhd_uri": (r"^(https://[^/]+/[^?#]+|file://(localhost)?/[^?#]+)\.vhd$", "--vhd-uri"),
-    "storage_account_id": (r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Storage/"
-                           r"storageAccounts/[^/]+$", "--storage-account-id"),
+    "vhd_uri": (rf"(https://[a-z0-9.\-]+(:[0-9]+)?/{_URL_PATH}|file://(localhost)?/{_URL_PATH})\.vhd", "--vhd-uri"),
+    "storage_account_id": (_RG + rf"Microsoft\.Storage/storageAccounts/{_SEG}", "--storage-account-id"),
 }
 
 
@@ -44,8 +46,8 @@ class Source:
             raise InputError("a VHD source needs both --vhd-uri and --storage-account-id", field="source")
         for key, (pattern, flag) in _PATTERNS.items():
             value = getattr(self, key)
-            if value and not re.match(pattern, value, re.IGNORECASE):
-                raise InputError(f"'{value}' is not a valid {key.replace('_', ' ')}", field=flag)
+            if value and not re.fullmatch(pattern, value, re.IGNORECASE | re.ASCII):
+                raise InputError(f"{value[:300]!r} is not a valid {key.replace('_', ' ')}", field=flag)
 
     @property
     def is_local_file(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,15 +63,16 @@ class ProgressPrinter:
 
 
 def _regions(values: tuple[str, ...]) -> list[tuple[str, int]] | None:
+    """``--region NAME[=REPLICAS]`` values; REPLICAS in ASCII digits (``int()`` would take " 2" or Arabic-Indic
+    digits), a region named twice is an error (the publisher checks the names, in any spelling)."""
     if not values:
         return None
     out = []
     for value in values:
-        name, _, count = value.partition("=")
-        try:
-            out.append((name.strip(), int(count) if count else 1))
-        except ValueError:
-            raise InputError(f"'{value}' is not NAME or NAME=REPLICAS", field="--region") from None
+        name, sep, count = value.partition("=")
+        if not name.strip() or (sep and not re.fullmatch(r"[0-9]{1,4}", count, re.ASCII)):
+            raise InputError(f"{value[:100]!r} is not NAME or NAME=REPLICAS", field="--region")
+        out.append((name.strip(), int(count) if sep else 1))
     return out
 
 
@@ -119,12 +121,14 @@ def publish(ctx: Context, image: str, source_image_id, source_vm_id, source_vers
     catalog = ctx.catalog
     catalog.model(image)
     override = _regions(regions)
+    registry = LocalRegistry(ctx.state_dir)
+    registry.load()  # a corrupted registry is an error before anything is published, not after
     settings = _settings(subscription)
     digest = hashlib.sha256(sbom.read_bytes()).hexdigest() if sbom else None
     tags = provenance(git_commit or _git_commit(), build_id, digest, verification, base_version)
     result = publish_version(catalog, image, source=source, version=version, tags=tags, settings=settings,
                              progress=ProgressPrinter(), force=force, regions_override=override)
-    LocalRegistry(ctx.state_dir).record(image, result.version, {"id": result.id, "action": result.action,
+    registry.record(image, result.version, {"id": result.id, "action": result.action,
                                                                 "regions": result.regions})
     if as_json:
         emit_json(result.as_dict())
