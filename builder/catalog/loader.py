@@ -15,6 +15,8 @@ from builder.errors import InputError, Problem
 from builder.yamlio import LocatedDoc, load_mapping, shown
 
 SKU_FILE = "skus.yaml"
+MAX_PER_ENTRY = 50  # problems listed per image or SKU; the rest are counted
+MAX_PROBLEMS = 500  # problems listed per load; the rest are counted
 SKU_KEYS = ("skus", "health_checks")  # health_checks: validated by builder/verify/sku.py
 
 
@@ -120,7 +122,7 @@ def load_catalog(root: Path, validate_models: bool = True) -> Catalog:
             if image.chain:
                 _validate(image, problems)
     if problems:
-        raise InputError(_unique(problems))
+        raise InputError(_capped(_unique(problems)))
     return catalog
 
 
@@ -159,6 +161,13 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+def _capped(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    rest = Problem(f"{len(problems) - MAX_PROBLEMS} more problems not shown", file=problems[MAX_PROBLEMS].file)
+    return [*problems[:MAX_PROBLEMS], rest]
+
+
 def _load_skus(root: Path, problems: list[Problem]) -> tuple[dict[str, Sku], LocatedDoc | None]:
     file = root / SKU_FILE
     if not file.exists():
@@ -185,7 +194,7 @@ def _load_skus(root: Path, problems: list[Problem]) -> tuple[dict[str, Sku], Loc
         try:
             skus[name] = Sku.model_validate(facts)
         except ValidationError as exc:
-            for err in exc.errors():
+            for err in _first(exc.errors(), problems, file, doc.line_of(("skus", name)), dotted(("skus", name))):
                 path = ("skus", name, *err["loc"])
                 problems.append(Problem(_message(err, Sku, err["loc"]), file=file, line=doc.line_of(path),
                                         field=dotted(path)))
@@ -233,11 +242,19 @@ def _validate(image: CatalogImage, problems: list[Problem]) -> None:
     try:
         image.model = Image.model_validate(image.data)
     except ValidationError as exc:
-        for err in exc.errors():
-            if image.abstract and err["type"] == "missing":
-                continue  # abstract images may leave required fields to their children
+        errors = [e for e in exc.errors() if not (image.abstract and e["type"] == "missing")]
+        # abstract images may leave required fields to their children
+        for err in _first(errors, problems, *image.where(()), image.name):
             loc = tuple(err["loc"])
             problems.append(image.problem(loc, _message(err, Image, loc)))
+
+
+def _first(errors: list[dict], problems: list[Problem], file: str | Path, line: int, subject: str) -> list[dict]:
+    """The first ``MAX_PER_ENTRY`` errors; a note for the rest (10,000 unknown keys give 51 lines, not 10,000)."""
+    if len(errors) > MAX_PER_ENTRY:
+        problems.append(Problem(f"{len(errors) - MAX_PER_ENTRY} more problems in {subject} not shown", file=file,
+                                line=line))
+    return errors[:MAX_PER_ENTRY]
 
 
 def _message(err: dict, model: type[BaseModel], loc: tuple) -> str:
