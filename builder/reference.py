@@ -9,6 +9,8 @@ variable for ``id``/``cli``/``arm``/``batch``/``cyclecloud``, a Bicep ``param`` 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +31,13 @@ SPOT_NOTE = ("Spot VMs can be evicted with ~30 s notice (Scheduled Events 'Preem
 
 
 @dataclass(frozen=True)
+class Ref:
+    """A reference to something the consumer sets (shell variable, Bicep param, Terraform variable)."""
+
+    expression: str
+
+
+@dataclass(frozen=True)
 class Target:
     """Where and how the image is deployed: gallery coordinates, version, size and options."""
 
@@ -44,12 +53,21 @@ class Target:
     def subscription_ref(self) -> str:
         return self.subscription or "${" + SUBSCRIPTION_PLACEHOLDER + "}"
 
-    def image_id(self, subscription: str | None = None) -> str:
+    def image_id(self) -> str:
+        """The image id as text; without a subscription it carries the ``${AZURE_SUBSCRIPTION_ID}`` placeholder."""
+        return "".join(p if isinstance(p, str) else "${" + p.expression + "}" for p in self.image_id_parts())
+
+    def image_id_parts(self, expression: str = SUBSCRIPTION_PLACEHOLDER) -> list[str | Ref]:
+        """The image id as literal text and, without a subscription, a reference to ``expression`` (the shell
+        variable, Bicep param or Terraform variable): each format escapes the text its own way."""
         g = self.image.gallery
-        sub = subscription or self.subscription_ref
-        out = (f"/subscriptions/{sub}/resourceGroups/{g.resource_group}/providers/Microsoft.Compute"
-               f"/galleries/{g.gallery}/images/{g.definition}")
-        return f"{out}/versions/{self.version}" if self.version else out
+        tail = (f"/resourceGroups/{g.resource_group}/providers/Microsoft.Compute"
+                f"/galleries/{g.gallery}/images/{g.definition}")
+        if self.version:
+            tail += f"/versions/{self.version}"
+        if self.subscription:
+            return [f"/subscriptions/{self.subscription}{tail}"]
+        return ["/subscriptions/", Ref(expression), tail]
 
     @property
     def infiniband(self) -> bool:
@@ -120,7 +138,78 @@ def _plan(t: Target) -> dict[str, str] | None:
 
 def _comments(t: Target, prefix: str) -> str:
     head = f"{t.image.name} {t.version or 'latest'} on {t.vm_size}"
-    return "\n".join(f"{prefix} {line}" for line in [head, *t.notes]) + "\n"
+    return "\n".join(f"{prefix} {_one_line(line)}" for line in [head, *t.notes]) + "\n"
+
+
+# ---------------------------------------------------------------- escaping, per language
+#
+# Catalog text (resource group, gallery and definition names, plan fields, versions) is data in every snippet:
+# a quote, `$(...)`, `${...}` or `%{...}` in it must not turn into code when the snippet is pasted or applied.
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _one_line(text: str) -> str:
+    """Comment text on one line: control characters (a newline would end the comment) become spaces."""
+    return _CONTROL.sub(" ", text)
+
+
+def _sh_word(value: str) -> str:
+    """A POSIX shell word for ``value`` (``shlex.quote``: single quotes unless every character is safe)."""
+    return shlex.quote(value)
+
+
+def _sh_double(parts: list[str | Ref]) -> str:
+    """A double-quoted shell word in which the ``Ref`` parts expand (``"${VAR}"``) and the text does not.
+
+    Inside double quotes the backslash escapes exactly ``$``, `` ` ``, ``"``, ``\\`` (and newline), the characters
+    that are special there (POSIX Shell Command Language, 2.2.3 Double-Quotes,
+    https://pubs.opengroup.org/onlinepubs/9799919799/utilities/V3_chap02.html#tag_19_02_03).
+    """
+    def text(value: str) -> str:
+        return re.sub(r'([$`"\\])', r"\\\1", value)
+
+    return '"' + "".join(text(p) if isinstance(p, str) else "${" + p.expression + "}" for p in parts) + '"'
+
+
+def _hcl_text(value: str) -> str:
+    """``value`` inside an HCL quoted template: JSON's escapes (``\\"``, ``\\\\``, ``\\n``, ``\\uNNNN``: HCL's own
+    set), and the template markers doubled, ``${`` as ``$${`` and ``%{`` as ``%%{`` (HCL native syntax
+    specification, "Template Literals": "The interpolation and directive introductions are escaped by doubling
+    their leading characters", https://github.com/hashicorp/hcl/blob/main/hclsyntax/spec.md#template-literals).
+    """
+    return json.dumps(value)[1:-1].replace("${", "$${").replace("%{", "%%{")
+
+
+def _hcl_string(value: str | list[str | Ref]) -> str:
+    parts = [value] if isinstance(value, str) else value
+    return '"' + "".join(_hcl_text(p) if isinstance(p, str) else "${" + p.expression + "}" for p in parts) + '"'
+
+
+_BICEP_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _bicep_text(value: str) -> str:
+    """``value`` inside a Bicep string: ``\\\\``, ``\\'``, ``\\n``, ``\\r``, ``\\t``, ``\\$`` before ``{`` (else ``${``
+    starts an interpolation), other control characters as ``\\u{x}`` (Bicep language specification, "Strings":
+    the reserved characters escaped by a backslash, https://github.com/Azure/bicep/blob/main/docs/spec/bicep.md;
+    https://learn.microsoft.com/azure/azure-resource-manager/bicep/data-types#strings)."""
+    out = []
+    for i, char in enumerate(value):
+        if char in _BICEP_ESCAPES:
+            out.append(_BICEP_ESCAPES[char])
+        elif char == "$" and value[i + 1:i + 2] == "{":
+            out.append("\\$")
+        elif _CONTROL.match(char):
+            out.append(f"\\u{{{ord(char):x}}}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _bicep_string(value: str | list[str | Ref]) -> str:
+    parts = [value] if isinstance(value, str) else value
+    return "'" + "".join(_bicep_text(p) if isinstance(p, str) else "${" + p.expression + "}" for p in parts) + "'"
 
 
 def render_id(t: Target) -> str:
@@ -128,15 +217,15 @@ def render_id(t: Target) -> str:
 
 
 def render_cli(t: Target) -> str:
-    args = ["az vm create", "--resource-group \"${RESOURCE_GROUP}\"", f"--name {t.image.name}-vm",
-            f"--image \"{t.image_id()}\"", f"--size {t.vm_size}", "--admin-username azureuser --generate-ssh-keys",
-            f"--security-type {t.security_type}",
+    args = ["az vm create", "--resource-group \"${RESOURCE_GROUP}\"", f"--name {_sh_word(t.image.name + '-vm')}",
+            f"--image {_sh_double(t.image_id_parts())}", f"--size {_sh_word(t.vm_size)}",
+            "--admin-username azureuser --generate-ssh-keys", f"--security-type {t.security_type}",
             f"--accelerated-networking {'true' if t.accelerated_networking else 'false'}"]
     if t.spot:
         args.append("--priority Spot --eviction-policy Deallocate --max-price -1")
     if plan := _plan(t):
-        args.append(f"--plan-name {plan['name']} --plan-product {plan['product']} "
-                    f"--plan-publisher {plan['publisher']}")
+        args.append(f"--plan-name {_sh_word(plan['name'])} --plan-product {_sh_word(plan['product'])} "
+                    f"--plan-publisher {_sh_word(plan['publisher'])}")
     return _comments(t, "#") + " \\\n  ".join(args) + "\n"
 
 
@@ -186,7 +275,9 @@ def _bicep_value(value: object, indent: int) -> str:
         return str(value)
     if isinstance(value, _Raw):
         return value.text
-    return "'" + str(value).replace("'", "\\'") + "'"
+    if isinstance(value, _Template):
+        return _bicep_string(value.parts)
+    return _bicep_string(str(value))
 
 
 class _Raw:
@@ -196,15 +287,23 @@ class _Raw:
         self.text = text
 
 
+class _Template:
+    """A string of literal text and references (``Ref``), written as one interpolated string."""
+
+    def __init__(self, parts: list[str | Ref]) -> None:
+        self.parts = parts
+
+
 def render_bicep(t: Target) -> str:
     lines = [_comments(t, "//").rstrip("\n")]
     if t.placeholders:
-        lines.append(f"@description('PLACEHOLDER: subscription that holds the gallery {t.image.gallery.gallery}')")
+        about = "PLACEHOLDER: subscription that holds the gallery " + t.image.gallery.gallery
+        lines.append(f"@description({_bicep_string(about)})")
         lines.append(f"param {SUBSCRIPTION_PLACEHOLDER} string")
     lines += ["param vmName string", "param location string = resourceGroup().location",
               f"@description('NIC with enableAcceleratedNetworking: {str(t.accelerated_networking).lower()}')",
               "param nicId string", ""]
-    image_id = t.image_id("${" + SUBSCRIPTION_PLACEHOLDER + "}" if t.placeholders else t.subscription)
+    image_id = _Template(t.image_id_parts(SUBSCRIPTION_PLACEHOLDER))  # the param of the same name
     body: dict = {"name": _Raw("vmName"), "location": _Raw("location")}
     if plan := _plan(t):
         body["plan"] = plan
@@ -213,13 +312,8 @@ def render_bicep(t: Target) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _hcl_string(value: str) -> str:
-    return json.dumps(value)
-
-
 def render_terraform(t: Target) -> str:
     """``azurerm_linux_virtual_machine`` with ``source_image_id`` (and the NIC's networking settings)."""
-    sub = "${var.azure_subscription_id}" if t.placeholders else t.subscription
     out = [_comments(t, "#").rstrip("\n")]
     if t.placeholders:
         out += ['variable "azure_subscription_id" {',
@@ -229,7 +323,7 @@ def render_terraform(t: Target) -> str:
             'variable "subnet_id" {', "  type = string", "}",
             'variable "admin_ssh_public_key" {', "  type = string", "}", "",
             'resource "azurerm_network_interface" "vm" {',
-            f'  name                           = "{t.image.name}-nic"',
+            f"  name                           = {_hcl_string(t.image.name + '-nic')}",
             "  location                       = var.location",
             "  resource_group_name            = var.resource_group_name",
             f"  accelerated_networking_enabled = {str(t.accelerated_networking).lower()}",
@@ -237,11 +331,11 @@ def render_terraform(t: Target) -> str:
             "    subnet_id                     = var.subnet_id",
             '    private_ip_address_allocation = "Dynamic"', "  }", "}", "",
             'resource "azurerm_linux_virtual_machine" "vm" {',
-            f'  name                  = "{t.image.name}-vm"',
+            f"  name                  = {_hcl_string(t.image.name + '-vm')}",
             "  resource_group_name   = var.resource_group_name",
             "  location              = var.location",
             f"  size                  = {_hcl_string(t.vm_size)}",
-            f"  source_image_id       = {_hcl_string(t.image_id(sub))}",
+            f"  source_image_id       = {_hcl_string(t.image_id_parts('var.azure_subscription_id'))}",
             '  admin_username        = "azureuser"',
             "  network_interface_ids = [azurerm_network_interface.vm.id]"]
     if t.spot:
@@ -279,8 +373,8 @@ def render_batch(t: Target) -> str:
 
 def render_cyclecloud(t: Target) -> str:
     """A CycleCloud cluster-template nodearray using the gallery image as ``ImageName``."""
-    lines = [_comments(t, "#").rstrip("\n"), f"[[nodearray {t.image.name}]]", f"ImageName = {t.image_id()}",
-             f"MachineType = {t.vm_size}"]
+    lines = [_comments(t, "#").rstrip("\n"), f"[[nodearray {_one_line(t.image.name)}]]",
+             f"ImageName = {_one_line(t.image_id())}", f"MachineType = {_one_line(t.vm_size)}"]
     if t.spot:
         lines += ["Interruptible = true", "MaxPrice = -1"]
     if t.infiniband:
