@@ -129,7 +129,8 @@ def test_publisher_killed_mid_operation_then_rerun(arm_emulator, catalog, tmp_pa
     rerun = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert rerun.returncode == 0, rerun.stderr
     result = json.loads(rerun.stdout)
-    assert result["action"] == "resumed" and set(result["regions"].values()) == {"Completed"}
+    # "resumed" when the re-run finds it still Creating; on a loaded machine replication may finish first
+    assert result["action"] in ("resumed", "unchanged") and set(result["regions"].values()) == {"Completed"}
     assert result["tags"]["builder.build_id"] == "b-42"
     assert _version_puts(arm_emulator) == 1
 
