@@ -31,12 +31,15 @@ class LocalRegistry:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise InputError(f"the local registry is not readable JSON ({exc}); repair it or move it away",
-                             file=self.path) from None
+            raise InputError(
+                f"the local registry is not readable JSON ({exc}); repair it or move it away", file=self.path
+            ) from None
         images = data.get("images") if isinstance(data, dict) else None
         if not isinstance(images, dict) or not all(isinstance(v, dict) for v in images.values()):
-            raise InputError('the local registry is not {"images": {IMAGE: {VERSION: {...}}}}; repair it or move '
-                             "it away", file=self.path)
+            raise InputError(
+                'the local registry is not {"images": {IMAGE: {VERSION: {...}}}}; repair it or move it away',
+                file=self.path,
+            )
         return data
 
     def versions(self, image: str) -> list[str]:

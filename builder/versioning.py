@@ -28,8 +28,10 @@ def next_version(existing: Iterable[str], day: dt.date | None = None) -> str:
 
 def require_valid(version: str) -> str:
     if not isinstance(version, str) or not VERSION.fullmatch(version):
-        raise InputError(f"invalid image version: {version!r} is not Major.Minor.Patch in ASCII digits (for example "
-                         "2026.1129.0)", field="version")
+        raise InputError(
+            f"invalid image version: {version!r} is not Major.Minor.Patch in ASCII digits (for example 2026.1129.0)",
+            field="version",
+        )
     reason = check_version_name(version)
     if reason:
         raise InputError(f"invalid image version: {reason}", field="version")

@@ -100,8 +100,9 @@ def test_two_racing_runs_of_one_source_make_one_version(arm_emulator, catalog, v
     def run() -> None:
         barrier.wait(timeout=30)
         try:
-            outcomes.append(publish_version(catalog, IMAGE, source=_source("same"), version=version,
-                                            settings=arm_emulator.settings))
+            outcomes.append(
+                publish_version(catalog, IMAGE, source=_source("same"), version=version, settings=arm_emulator.settings)
+            )
         except Exception as exc:
             outcomes.append(exc)
 
@@ -136,8 +137,9 @@ def test_emulator_serves_etags_and_honours_if_match(arm_emulator, catalog):
 
 def test_delayed_promote_cannot_undo_a_concurrent_yank(arm_emulator, catalog):
     settings = arm_emulator.settings
-    publish_version(catalog, IMAGE, source=_source(), version="1.0.0", settings=settings,
-                    tags=provenance(verification="passed"))
+    publish_version(
+        catalog, IMAGE, source=_source(), version="1.0.0", settings=settings, tags=provenance(verification="passed")
+    )
     # promote's PATCH is held until the yank is done, then throttled once: its retry lands after the yank
     arm_emulator.fault("hold", count=1, method="PATCH", path=VERSIONS)
     arm_emulator.fault("throttle", count=1, method="PATCH", path=VERSIONS, retry_after=0)
@@ -166,12 +168,17 @@ def test_delayed_promote_cannot_undo_a_concurrent_yank(arm_emulator, catalog):
 
 def test_expired_version_is_not_promoted_without_force(arm_emulator, catalog):
     settings = arm_emulator.settings
-    publish_version(catalog, IMAGE, source=_source(), version="1.0.0", settings=settings,
-                    tags=provenance(verification="passed"))
+    publish_version(
+        catalog, IMAGE, source=_source(), version="1.0.0", settings=settings, tags=provenance(verification="passed")
+    )
     g = catalog.model(IMAGE).gallery
     compute_client(settings).gallery_image_versions.begin_update(
-        g.resource_group, g.gallery, g.definition, "1.0.0",
-        {"properties": {"publishingProfile": {"endOfLifeDate": "2020-01-01T00:00:00+00:00"}}}).result()
+        g.resource_group,
+        g.gallery,
+        g.definition,
+        "1.0.0",
+        {"properties": {"publishingProfile": {"endOfLifeDate": "2020-01-01T00:00:00+00:00"}}},
+    ).result()
     life = Lifecycle(catalog, IMAGE, settings)
     with pytest.raises(OperationError, match="expired"):
         life.promote("1.0.0")
@@ -208,8 +215,9 @@ def test_parallel_publishes_lose_no_registry_entry(tmp_path):
     assert not [p.name for p in tmp_path.iterdir() if p.name != "registry.json" and not p.name.endswith(".lock")]
 
 
-@pytest.mark.parametrize("command", [("plan", IMAGE), ("reference", IMAGE),
-                                     ("publish", IMAGE, "--source-image-id", SRC.format("x"))])
+@pytest.mark.parametrize(
+    "command", [("plan", IMAGE), ("reference", IMAGE), ("publish", IMAGE, "--source-image-id", SRC.format("x"))]
+)
 def test_corrupted_registry_is_exit_2_naming_the_file(run_cli, arm_emulator, tmp_path, command):
     state = tmp_path / "state"
     state.mkdir()
@@ -223,17 +231,20 @@ def test_corrupted_registry_is_exit_2_naming_the_file(run_cli, arm_emulator, tmp
 # ------------------------------------------------------------------ 4. diff precedence
 
 
-def test_diff_of_versions_published_from_this_state_dir_reads_the_gallery_tags(run_cli, arm_emulator, catalog,
-                                                                               tmp_path):
-    published = run_cli("publish", IMAGE, "--source-image-id", SRC.format("a"), "--version", "1.0.0",
-                        env=arm_emulator.env())
+def test_diff_of_versions_published_from_this_state_dir_reads_the_gallery_tags(
+    run_cli, arm_emulator, catalog, tmp_path
+):
+    published = run_cli(
+        "publish", IMAGE, "--source-image-id", SRC.format("a"), "--version", "1.0.0", env=arm_emulator.env()
+    )
     assert published.code == 0, published.stderr
     second = publish_version(catalog, IMAGE, source=_source("b"), version="1.0.1", settings=arm_emulator.settings)
     # what `builder publish` records for it (as for 1.0.0 above)
     from builder.registry import LocalRegistry
 
-    LocalRegistry(tmp_path / "state").record(IMAGE, "1.0.1", {"id": second.id, "action": second.action,
-                                                              "regions": second.regions})
+    LocalRegistry(tmp_path / "state").record(
+        IMAGE, "1.0.1", {"id": second.id, "action": second.action, "regions": second.regions}
+    )
     tag_version(catalog, IMAGE, "1.0.1", {"component.cuda": "99.0.0"}, arm_emulator.settings)
     result = run_cli("diff", IMAGE, "1.0.0", "1.0.1", env=arm_emulator.env())
     assert result.code == 0, result.stderr
@@ -248,35 +259,56 @@ BAD_VERSIONS = ["1.0.0\n", "\uff11.\uff10.\uff10", "\u0661.\u0660.\u0660", " 1.0
 
 
 def test_non_ascii_or_padded_versions_never_reach_azure(run_cli, arm_emulator, catalog):
-    for args in (("publish", IMAGE, "--source-image-id", SRC.format("x"), "--version", "1.0.0\n"),
-                 ("promote", IMAGE, "\uff11.\uff10.\uff10"), ("yank", IMAGE, "\u0661.\u0660.\u0660", "--reason", "r")):
+    for args in (
+        ("publish", IMAGE, "--source-image-id", SRC.format("x"), "--version", "1.0.0\n"),
+        ("promote", IMAGE, "\uff11.\uff10.\uff10"),
+        ("yank", IMAGE, "\u0661.\u0660.\u0660", "--reason", "r"),
+    ):
         result = run_cli(*args, env=arm_emulator.env())
         assert result.code == 2 and "Traceback" not in result.stderr, (args, result.stderr)
     life = Lifecycle(catalog, IMAGE, arm_emulator.settings)
     for version in BAD_VERSIONS:
-        for call in (lambda v: publish_version(catalog, IMAGE, source=_source(), version=v,
-                                               settings=arm_emulator.settings),
-                     life.promote, lambda v: life.yank(v, "r"),
-                     lambda v: tag_version(catalog, IMAGE, v, {"a": "b"}, arm_emulator.settings)):
+        for call in (
+            lambda v: publish_version(catalog, IMAGE, source=_source(), version=v, settings=arm_emulator.settings),
+            life.promote,
+            lambda v: life.yank(v, "r"),
+            lambda v: tag_version(catalog, IMAGE, v, {"a": "b"}, arm_emulator.settings),
+        ):
             with pytest.raises(InputError):
                 call(version)
     assert arm_emulator.stats()["requests"] == 0
 
 
 def test_bad_publish_arguments_exit_2_before_any_request(run_cli, arm_emulator, catalog):
-    for args in (("--source-image-id", SRC.format("x"), "--region", "eastus2", "--region", "East US 2=2"),
-                 ("--source-image-id", SRC.format("x") + "\n")):
+    for args in (
+        ("--source-image-id", SRC.format("x"), "--region", "eastus2", "--region", "East US 2=2"),
+        ("--source-image-id", SRC.format("x") + "\n"),
+    ):
         result = run_cli("publish", IMAGE, *args, env=arm_emulator.env())
         assert result.code == 2 and "Traceback" not in result.stderr, (args, result.stderr)
-    assert "given twice" in run_cli("publish", IMAGE, "--source-image-id", SRC.format("x"), "--region", "eastus2",
-                                    "--region", "eastus2", env=arm_emulator.env()).stderr
+    assert (
+        "given twice"
+        in run_cli(
+            "publish",
+            IMAGE,
+            "--source-image-id",
+            SRC.format("x"),
+            "--region",
+            "eastus2",
+            "--region",
+            "eastus2",
+            env=arm_emulator.env(),
+        ).stderr
+    )
     account = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/a"
-    for bad in ({"managed_image_id": SRC.format("x") + "\n"},
-                {"managed_image_id": "/subscriptions/s/resourceGroups/../providers/Microsoft.Compute/images/x"},
-                {"managed_image_id": SRC.format("..")},
-                {"vm_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v\t"},
-                {"vhd_uri": "https://a.blob.core.windows.net/v/x.vhd\n", "storage_account_id": account},
-                {"vhd_uri": "https://a.blob.core.windows.net/v/x.vhd", "storage_account_id": account + "\n"}):
+    for bad in (
+        {"managed_image_id": SRC.format("x") + "\n"},
+        {"managed_image_id": "/subscriptions/s/resourceGroups/../providers/Microsoft.Compute/images/x"},
+        {"managed_image_id": SRC.format("..")},
+        {"vm_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v\t"},
+        {"vhd_uri": "https://a.blob.core.windows.net/v/x.vhd\n", "storage_account_id": account},
+        {"vhd_uri": "https://a.blob.core.windows.net/v/x.vhd", "storage_account_id": account + "\n"},
+    ):
         with pytest.raises(InputError):
             Source(**bad)
     for regions in ([("eastus2", 1), ("eastus2", 1)], [("westus3", 1), ("West US 3", 2)], [("eastus2\n", 1)]):
@@ -291,12 +323,18 @@ def test_bad_destination_names_exit_2_before_any_request(run_cli, arm_emulator, 
     path = catalog_copy / "base-dsvm.yaml"
     assert "resource_group: rg-ai-images" in path.read_text()
     path.write_text(path.read_text().replace("resource_group: rg-ai-images", 'resource_group: "../../subscriptions"'))
-    result = run_cli("--catalog", str(catalog_copy), "publish", IMAGE, "--source-image-id", SRC.format("x"),
-                     env=arm_emulator.env())
+    result = run_cli(
+        "--catalog", str(catalog_copy), "publish", IMAGE, "--source-image-id", SRC.format("x"), env=arm_emulator.env()
+    )
     assert result.code == 2 and "Traceback" not in result.stderr, result.stderr
     assert arm_emulator.stats()["requests"] == 0
-    for names in (("../../x", "ai_images", "d"), ("rg.", "ai_images", "d"), ("rg", "ai_im\u0430ges", "d"),
-                  ("rg", "ai_images", "d\n"), ("rg", "ai-images", "d")):
+    for names in (
+        ("../../x", "ai_images", "d"),
+        ("rg.", "ai_images", "d"),
+        ("rg", "ai_im\u0430ges", "d"),
+        ("rg", "ai_images", "d\n"),
+        ("rg", "ai-images", "d"),
+    ):
         with pytest.raises(InputError):
             Destination(*names, "eastus2").require_valid()
     assert Destination("rg-ai-images", "ai_images", "ndh100-train", "eastus2").require_valid()
