@@ -1,0 +1,35 @@
+"""``builder report BUILD_ID``: the build's HTML report (timeline, checks, components, changes, files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.cli import Context, pass_ctx
+
+
+@click.command("report")
+@click.argument("build_id")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the page here [default: <state>/builds/<id>/report.html, or the Azure build's folder].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report's data as JSON instead of writing HTML.")
+@pass_ctx
+def report(ctx: Context, build_id: str, output: Path | None, as_json: bool) -> int:
+    """Write one self-contained HTML page for build BUILD_ID (ids: `builder builds`; an Azure build's id is its
+    folder under <state>/azure) and print its path: phases with durations, every verification check with expected
+    and found, component versions, changes since the previous build of the image, links to logs and artifacts."""
+    from builder.report import REPORT_FILE, gather, write
+
+    found = gather(ctx.state_dir, build_id)
+    if as_json:
+        from builder.output import emit_json
+
+        emit_json(found.as_dict())
+        return 0
+    dest = write(found, output if output is not None else found.directory / REPORT_FILE)
+    click.echo(str(dest))
+    return 0
+
+
+COMMANDS = [report]

@@ -1,0 +1,86 @@
+"""What changed since the previous build of the same image: component versions and SBOM packages.
+
+The previous build is the newest earlier build of the image in the same state folder that succeeded (a local
+build record with status ``succeeded``; an Azure folder with a ``build.json``, which Packer writes only after it
+captured an image), so the comparison is with the previous *version* that was made, not with failed attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from builder.errors import InputError
+from builder.report.model import Change, Changes, Report
+
+if TYPE_CHECKING:
+    from builder.local.records import BuildRecord
+
+
+@dataclass
+class Previous:
+    build_id: str
+    version: str | None
+    components: dict[str, str]
+    packages: dict[str, str] | None
+
+
+def read_sbom(path: Path | None, notes: list[str]) -> tuple[dict[str, str] | None, str]:
+    """``name -> version`` of a CycloneDX SBOM (``builder.diff.sbom_packages``) and its name, or None."""
+    if path is None or not path.is_file():
+        return None, ""
+    from builder.diff import sbom_packages
+
+    try:
+        return sbom_packages(path), path.name
+    except InputError as exc:
+        notes.append(f"{path.name}: {exc}")
+        return None, ""
+
+
+def previous_local(builds: list[BuildRecord], record: BuildRecord) -> Previous | None:
+    from builder.local.records import SUCCEEDED
+    from builder.report.data import local_contents
+
+    earlier = [r for r in builds if r.id != record.id and r.started < record.started and r.status == SUCCEEDED]
+    if not earlier:
+        return None
+    last = earlier[-1]  # history is oldest first
+    components, _, packages, _ = local_contents(last.directory, last.artifacts, [])
+    return Previous(last.id, last.version, components, packages)
+
+
+def previous_azure(state_dir: Path, folder: Path, image: str) -> Previous | None:
+    from builder.report.data import AZURE_FOLDER, azure_contents
+
+    match = AZURE_FOLDER.fullmatch(folder.name)
+    assert match is not None
+    earlier = []
+    for other in (state_dir / "azure").iterdir():
+        found = AZURE_FOLDER.fullmatch(other.name)
+        if (found and found["image"] == image and found["stamp"] < match["stamp"]
+                and (other / "build.json").is_file()):
+            earlier.append((found["stamp"], other, found["version"]))
+    if not earlier:
+        return None
+    _, last, version = max(earlier)
+    components, _, packages, _ = azure_contents(last, [])
+    return Previous(last.name, version, components, packages)
+
+
+def _diff(old: dict[str, str], new: dict[str, str]) -> list[Change]:
+    return [Change(n, old.get(n), new.get(n)) for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
+
+
+def changes(report: Report, previous: Previous | None, notes: list[str]) -> Changes:
+    if previous is None:
+        return Changes(note=f"first build: no earlier successful build of {report.image} in this state folder")
+    result = Changes(previous.build_id, previous.version, _diff(previous.components, report.components))
+    if report.packages is not None and previous.packages is not None:
+        result.packages = _diff(previous.packages, report.packages)
+    else:
+        missing = [who for who, pk in (("this build", report.packages), (previous.build_id, previous.packages))
+                   if pk is None]
+        result.note = f"package changes unavailable: no SBOM for {' and '.join(missing)}"
+    return result

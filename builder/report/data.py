@@ -1,0 +1,257 @@
+"""Gather one build into a ``Report``: a local build's record (``<state>/builds/<id>/``, ``builder.local.records``)
+or an Azure build's folder (``<state>/azure/<image>-<version>-<stamp>/``, ``builder.packer.build``).
+
+Local: phases with seconds and logs from ``build.json``, checks from ``verify-<select>.json``, components from
+``manifest.json`` (else the rendered variables, for a build that stopped before its manifest), packages from the
+``*.cdx.json`` SBOM. Azure: the folder's ``build.json`` (``BuildArtifact``; written only when Packer captured an
+image), steps from the machine-readable ``packer-build.log``, checks from ``junit.xml``, components from the
+``packer-manifest.json`` tags, packages from ``sbom.cdx.json``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from builder.errors import InputError
+from builder.report import changes as C
+from builder.report.checks import local_runs, read_junit
+from builder.report.model import Link, PhaseRow, Report
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+AZURE_FOLDER = re.compile(r"(?P<image>.+)-(?P<version>\d+\.\d+\.\d+)-(?P<stamp>\d{8}T\d{6})")
+VARS_FILE = "ansible-vars.yml"  # builder.render.VARS_FILE
+PACKER_LOG = "packer-build.log"  # builder.packer.azure.BUILD_LOG
+SBOM_FILE = "sbom.cdx.json"  # builder.packer.render.SBOM_FILE
+
+
+class _VarsLoader(yaml.SafeLoader):
+    """Reads a rendered variables file: ``!unsafe`` strings (builder.render) as plain strings."""
+
+
+_VarsLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def find(state_dir: Path, build_id: str) -> tuple[str, Path]:
+    """``("local" | "azure", folder)`` of a build id; InputError (exit 2) naming how to list them."""
+    if ID_PATTERN.fullmatch(build_id) and ".." not in build_id:
+        local = state_dir / "builds" / build_id
+        if (local / "build.json").is_file():
+            return "local", local
+        azure = state_dir / "azure" / build_id
+        if azure.is_dir() and AZURE_FOLDER.fullmatch(build_id):
+            return "azure", azure
+    raise InputError(f"no build {build_id!r} in {state_dir}: `builder builds` lists local build ids; an Azure "
+                     f"build's id is its folder name under {state_dir / 'azure'}", field="BUILD_ID")
+
+
+def gather(state_dir: Path, build_id: str) -> Report:
+    kind, folder = find(state_dir, build_id)
+    return gather_local(state_dir, folder) if kind == "local" else gather_azure(state_dir, folder)
+
+
+def _json(path: Path, notes: list[str]) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        notes.append(f"{path.name}: not readable ({exc})")
+        return None
+
+
+def _rendered_components(path: Path, notes: list[str]) -> dict[str, str]:
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_VarsLoader)  # a SafeLoader
+    except (OSError, yaml.YAMLError) as exc:
+        notes.append(f"{path.name}: not readable ({exc})")
+        return {}
+    manifest = data.get("builder_image_manifest") if isinstance(data, dict) else None
+    comps = manifest.get("components") if isinstance(manifest, dict) else None
+    return {str(k): str(v) for k, v in comps.items()} if isinstance(comps, dict) else {}
+
+
+def _stamp(value: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value)) if value else ""
+
+
+# ---------------------------------------------------------------- local builds
+
+
+def local_contents(folder: Path, artifacts: dict[str, str], notes: list[str]) -> tuple[dict, str, dict | None, str]:
+    """(components, where from, packages or None, where from) of a local build folder."""
+    components: dict[str, str] = {}
+    source = ""
+    manifest = Path(artifacts["manifest"]) if artifacts.get("manifest") else folder / "manifest.json"
+    if manifest.is_file():
+        data = _json(manifest, notes)
+        if isinstance(data, dict) and isinstance(data.get("components"), dict):
+            components, source = {str(k): str(v) for k, v in data["components"].items()}, manifest.name
+    if not source and (folder / "render" / VARS_FILE).is_file():
+        components = _rendered_components(folder / "render" / VARS_FILE, notes)
+        source = f"render/{VARS_FILE} (the catalog's pins: the build stopped before writing its manifest)"
+    sboms = [Path(artifacts["sbom"])] if artifacts.get("sbom") else sorted(folder.glob("*.cdx.json"))
+    packages, package_source = C.read_sbom(sboms[0] if sboms else None, notes)
+    return components, source, packages, package_source
+
+
+def gather_local(state_dir: Path, folder: Path) -> Report:
+    from builder.local import records
+
+    record = records.load(folder)
+    builds = records.history(state_dir, record.image)
+    record = next((r for r in builds if r.id == record.id), record)  # history marks dead `running` builds
+    notes: list[str] = []
+    report = Report(record.id, record.image, record.target, record.status, folder, version=record.version,
+                    started=record.started, finished=record.finished, duration=round(record.duration, 1),
+                    error=record.error, error_log=Link.of("error log", record.error_log) if record.error_log else None)
+    offset = 0.0
+    for phase in record.phases:
+        log = Link.of(Path(phase.log).name, phase.log) if phase.log else None
+        report.phases.append(PhaseRow(phase.name, phase.status, round(phase.seconds, 1), round(offset, 1),
+                                      phase.detail, log))
+        offset += phase.seconds
+    report.timeline_note = "phases run one after another; a cached layer restores a snapshot instead of converging"
+    seen = set()
+    for row in report.phases:
+        if row.log and row.log.path not in seen:
+            seen.add(row.log.path)
+            report.logs.append(Link.of(f"{row.name}: {row.log.label}", row.log.path))
+    rendered = folder / "render" / VARS_FILE
+    if rendered.is_file():
+        report.logs.append(Link.of(f"rendered variables: render/{VARS_FILE}", rendered))
+    for name, path in record.artifacts.items():
+        report.artifacts.append(Link.of(f"{name}: {Path(path).name}", path))
+    for path in sorted(folder.glob("verify-*.*")):
+        report.artifacts.append(Link.of(f"verification: {path.name}", path))
+    report.artifacts.append(Link.of("build record: build.json", folder / "build.json"))
+    report.runs = local_runs(folder, notes)
+    report.components, report.components_source, report.packages, report.packages_source = local_contents(
+        folder, record.artifacts, notes)
+    manifest = _json(folder / "manifest.json", notes) if (folder / "manifest.json").is_file() else None
+    facts = [("build id", record.id), ("target", record.target), ("started", _stamp(record.started)),
+             ("finished", _stamp(record.finished))]
+    if isinstance(manifest, dict):
+        base = manifest.get("base") or {}
+        facts += [("git commit", str(manifest.get("git_commit") or "")),
+                  ("inputs digest", str(manifest.get("inputs_digest") or "")),
+                  ("base", f"{base.get('source', '')} ({base.get('os', '')}, key {base.get('key', '')})"),
+                  ("feed", str((manifest.get("feed") or {}).get("name") or ""))]
+    elif record.options.get("feed"):
+        facts.append(("feed", str(record.options["feed"])))
+    if record.snapshots:
+        facts.append(("layer snapshots", record.snapshots))
+    if record.published:
+        pub = record.published
+        facts.append(("published", f"{pub.get('version', '')} to {pub.get('gallery', '')} ({pub.get('kind', '')}, "
+                                   f"{pub.get('action', '')}): {pub.get('id', '')}"))
+    report.facts = [(k, v) for k, v in facts if v]
+    previous = C.previous_local(builds, record)
+    report.changes = C.changes(report, previous, notes)
+    report.notes = notes
+    return report
+
+
+# ---------------------------------------------------------------- Azure builds
+
+
+def packer_steps(log: Path) -> tuple[list[PhaseRow], str | None, float | None]:
+    """Steps of a Packer run from its machine-readable log: each ``==> `` say line starts one and runs until the
+    next (Packer stamps lines in whole seconds). Also the last error line and the seconds the log spans."""
+    from builder.packer.events import parse_line
+
+    events = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        event = parse_line(line)
+        if event is not None:
+            events.append(event)
+    if not events:
+        return [], None, None
+    first, last = events[0].timestamp, events[-1].timestamp
+    starts = [e for e in events if e.kind == "say" and e.text.startswith("==> ")]
+    rows = []
+    for index, event in enumerate(starts):
+        end = starts[index + 1].timestamp if index + 1 < len(starts) else last
+        name = event.text.removeprefix("==> ").split(": ", 1)[-1]
+        rows.append(PhaseRow(name[:120], "done", float(end - event.timestamp), float(event.timestamp - first)))
+    errors = [e.text for e in events if e.kind in ("error", "build-error") and e.text.strip()]
+    return rows, (errors[-1] if errors else None), float(last - first)
+
+
+def azure_contents(folder: Path, notes: list[str]) -> tuple[dict, str, dict | None, str]:
+    from builder.stack import tags as T
+
+    components: dict[str, str] = {}
+    source = ""
+    manifest = folder / "packer-manifest.json"
+    if manifest.is_file():
+        data = _json(manifest, notes)
+        builds = data.get("builds") if isinstance(data, dict) else None
+        custom = builds[-1].get("custom_data") if isinstance(builds, list) and builds and isinstance(
+            builds[-1], dict) else None
+        if isinstance(custom, dict):
+            components = T.components_from_tags({str(k): str(v) for k, v in custom.items()})
+            source = "packer-manifest.json (the gallery version's component tags)"
+    if not source and (folder / VARS_FILE).is_file():
+        components = _rendered_components(folder / VARS_FILE, notes)
+        source = f"{VARS_FILE} (the catalog's pins: Packer wrote no manifest)"
+    packages, package_source = C.read_sbom(folder / SBOM_FILE if (folder / SBOM_FILE).is_file() else None, notes)
+    return components, source, packages, package_source
+
+
+def gather_azure(state_dir: Path, folder: Path) -> Report:
+    match = AZURE_FOLDER.fullmatch(folder.name)
+    assert match is not None
+    notes: list[str] = []
+    record = _json(folder / "build.json", notes) if (folder / "build.json").is_file() else None
+    record = record if isinstance(record, dict) else None
+    log = folder / PACKER_LOG
+    steps, last_error, span = packer_steps(log) if log.is_file() else ([], None, None)
+    if record is not None:
+        status = "dry run" if record.get("dry_run") else "succeeded"
+        error = None
+    else:
+        status = "failed" if last_error else ("dry run" if not log.exists() else "incomplete")
+        error = last_error or ("no build.json: Packer captured no image (a failed, interrupted or dry run)"
+                               if log.exists() else "no build.json and no Packer log: a dry run renders files only")
+    started = float(calendar.timegm(time.strptime(match["stamp"], "%Y%m%dT%H%M%S")))  # a UTC stamp
+    seconds = float(record["seconds"]) if record and record.get("seconds") else span
+    report = Report(folder.name, match["image"], "azure", status, folder, version=match["version"], started=started,
+                    finished=started + seconds if seconds else None, duration=round(seconds, 1) if seconds else None,
+                    error=error, error_log=Link.of(PACKER_LOG, log) if error and log.exists() else None,
+                    phases=steps)
+    if steps and status == "failed":
+        steps[-1].status = "failed"
+    report.timeline_note = ("Packer's steps from the machine-readable log (1 s resolution); an Azure build records "
+                            "no per-phase timings of its own")
+    if log.is_file():
+        report.logs.append(Link.of(PACKER_LOG, log))
+    for name in ("build.json", "packer-manifest.json", "junit.xml", SBOM_FILE, VARS_FILE):
+        if (folder / name).is_file():
+            report.artifacts.append(Link.of(name, folder / name))
+    for path in sorted(folder.glob("*.pkrvars.json")) + sorted(folder.glob("*.pkr.hcl")):
+        report.artifacts.append(Link.of(path.name, path))
+    junit = folder / "junit.xml"
+    if junit.is_file():
+        try:
+            report.runs = [read_junit(junit, "verification on the build VM (junit.xml)")]
+        except (OSError, ValueError) as exc:
+            notes.append(f"junit.xml: not readable ({exc})")
+    else:
+        notes.append("no junit.xml: Packer stopped before verification downloaded it")
+    report.components, report.components_source, report.packages, report.packages_source = azure_contents(
+        folder, notes)
+    if record:
+        facts = [("artifact", str(record.get("artifact_id") or "")), ("inputs digest", record.get("inputs_digest")),
+                 ("packer", record.get("packer_version")), ("auth", record.get("auth_method")),
+                 ("version from", record.get("version_source")), ("base version", record.get("base_version")),
+                 ("SBOM sha256", record.get("sbom_sha256"))]
+        report.facts = [(k, str(v)) for k, v in facts if v]
+    report.facts.insert(0, ("started", _stamp(started)))
+    report.changes = C.changes(report, C.previous_azure(state_dir, folder, match["image"]), notes)
+    report.notes = notes
+    return report
