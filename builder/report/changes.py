@@ -76,11 +76,18 @@ def _diff(old: dict[str, str], new: dict[str, str]) -> list[Change]:
 def changes(report: Report, previous: Previous | None, notes: list[str]) -> Changes:
     if previous is None:
         return Changes(note=f"first build: no earlier successful build of {report.image} in this state folder")
-    result = Changes(previous.build_id, previous.version, _diff(previous.components, report.components))
+    result = Changes(previous.build_id, previous.version)
+    sides = (("this build", report.components, report.packages),
+             (previous.build_id, previous.components, previous.packages))
+    if report.components and previous.components:
+        result.components = _diff(previous.components, report.components)
+    else:
+        result.components = None
+        missing = " and ".join(who for who, comps, _ in sides if not comps)
+        result.note = f"component changes unavailable: no component versions recorded for {missing}"
     if report.packages is not None and previous.packages is not None:
         result.packages = _diff(previous.packages, report.packages)
     else:
-        missing = [who for who, pk in (("this build", report.packages), (previous.build_id, previous.packages))
-                   if pk is None]
-        result.note = f"package changes unavailable: no SBOM for {' and '.join(missing)}"
+        missing = " and ".join(who for who, _, pk in sides if pk is None)
+        result.package_note = f"package changes unavailable: no SBOM for {missing}"
     return result

@@ -88,9 +88,10 @@ class Changes:
 
     previous: str | None = None  # build id
     previous_version: str | None = None
-    components: list[Change] = field(default_factory=list)
+    components: list[Change] | None = field(default_factory=list)  # None: no versions recorded on one side
     packages: list[Change] | None = None  # None: a package list is missing on one side
     note: str = ""
+    package_note: str = ""
 
 
 @dataclass

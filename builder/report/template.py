@@ -94,8 +94,9 @@ footer { color: var(--muted); margin-top: 30px; font-size: 12px; }
   {% for p in r.phases %}
   <tr class="phase-{{ p.status }}">
     <td><code>{{ p.name }}</code></td><td>{{ p.status }}</td><td class="num">{{ p.seconds | duration }}</td>
-    <td><div class="bar"><span style="left: {{ '%.2f' % (100 * p.start / total) }}%;
-      width: {{ '%.2f' % (100 * p.seconds / total) }}%"></span></div></td>
+    <td><div class="bar">{% if p.status not in ("skipped", "pending") %}
+      <span style="left: {{ '%.2f' % (100 * p.start / total) }}%;
+        width: {{ '%.2f' % (100 * p.seconds / total) }}%"></span>{% endif %}</div></td>
     <td><code>{{ p.detail }}</code></td>
     <td>{% if p.log %}<a href="{{ link(p.log) }}">{{ p.log.label }}</a>
       {%- if not p.log.exists %} (missing){% endif %}{% endif %}</td>
@@ -130,13 +131,13 @@ footer { color: var(--muted); margin-top: 30px; font-size: 12px; }
 <h2 id="components">Components</h2>
 {% if r.components %}
 {% set old = {} %}
-{% for c in r.changes.components %}{% set _ = old.update({c.name: c}) %}{% endfor %}
+{% for c in r.changes.components or [] %}{% set _ = old.update({c.name: c}) %}{% endfor %}
 <table>
   <tr><th>component</th><th>version</th><th>previous build</th></tr>
   {% for name, version in r.components | dictsort %}
   <tr><td><code>{{ name }}</code></td><td><code>{{ version }}</code></td>
     <td>{% if name in old %}<span class="{{ old[name].kind }}">{{ old[name].old or "(new)" }}</span>
-      {% elif r.changes.previous %}same{% else %}-{% endif %}</td></tr>
+      {% elif r.changes.components is not none and r.changes.previous %}same{% else %}-{% endif %}</td></tr>
   {% endfor %}
 </table>
 <p class="meta">from {{ r.components_source }}{% if r.packages is not none %}; {{ r.packages | length }} packages in
@@ -152,7 +153,9 @@ footer { color: var(--muted); margin-top: 30px; font-size: 12px; }
 <p>Compared with build <code>{{ r.changes.previous }}</code>
   (version <code>{{ r.changes.previous_version or "?" }}</code>).</p>
 <h3>Components</h3>
-{% if r.changes.components %}
+{% if r.changes.components is none %}
+<p>{{ r.changes.note }}.</p>
+{% elif r.changes.components %}
 <table>
   <tr><th>component</th><th>change</th><th>previous</th><th>this build</th></tr>
   {% for c in r.changes.components %}
@@ -163,7 +166,7 @@ footer { color: var(--muted); margin-top: 30px; font-size: 12px; }
 {% else %}<p>No component changes.</p>{% endif %}
 <h3>Packages</h3>
 {% if r.changes.packages is none %}
-<p>{{ r.changes.note }}.</p>
+<p>{{ r.changes.package_note }}.</p>
 {% elif not r.changes.packages %}
 <p>No package changes.</p>
 {% else %}

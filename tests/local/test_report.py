@@ -119,7 +119,7 @@ def test_changes_since_the_previous_successful_build_of_the_image(tmp_path):
     old = make_build(tmp_path, started=1_000_000.0, version="2026.1130.0",
                      components={"cuda": "12.8.1", "nccl": "2.27.3-1+cuda12.8", "dcgm": "4.2.3"},
                      packages={"libc6": "2.36-9", "cuda-toolkit-12-8": "12.8.1-1", "gone": "1.0"})
-    make_build(tmp_path, started=1_000_100.0, components={}, packages=None, fail_check=FAILING)  # not a version
+    between = make_build(tmp_path, started=1_000_100.0, components={}, packages=None, fail_check=FAILING)
     new = make_build(tmp_path, started=1_000_200.0, version="2026.1201.0",
                      components={"cuda": "13.0.1", "nccl": "2.27.3-1+cuda12.8", "rocm": "7.0"},
                      packages={"libc6": "2.36-9+deb12u1", "cuda-toolkit-13-0": "13.0.1-1"})
@@ -136,6 +136,10 @@ def test_changes_since_the_previous_successful_build_of_the_image(tmp_path):
     page = render(report)
     assert "1 changed, 1 added, 2 removed." in page and old.id in page and "First build" not in page
     assert "failing check" not in page
+    stopped = gather(tmp_path, between.id)  # a failed build is no version: compared with the one before it
+    assert stopped.changes.previous == old.id and stopped.changes.components is None
+    assert "no component versions recorded for this build" in stopped.changes.note
+    assert "no SBOM for this build" in render(stopped)
 
 
 def test_a_build_stopped_before_its_manifest_shows_the_rendered_pins(tmp_path):
