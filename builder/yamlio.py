@@ -152,7 +152,7 @@ class _Builder:
                 node, f"document too large: over {MAX_NODES} nodes once aliases are expanded (an alias bomb?)", path
             )
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node, deep=True)
+            return self._scalar(node, path)
         if len(path) >= MAX_DEPTH:
             raise self._fail(node, f"nested deeper than {MAX_DEPTH} levels", path)
         if id(node) in self.active:
@@ -165,6 +165,13 @@ class _Builder:
         finally:
             self.active.discard(id(node))
 
+    def _scalar(self, node: yaml.ScalarNode, path: tuple) -> Any:
+        """The scalar's value; a malformed one (a timestamp such as 2026-02-30) is an InputError at its line."""
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:
+            raise self._fail(node, f"invalid value {shown(node.value)}: {_cut(str(exc))}", path) from None
+
     def _mapping(self, node: yaml.MappingNode, path: tuple) -> dict:
         if any(key.tag == "tag:yaml.org,2002:merge" for key, _ in node.value):
             raise self._fail(node, "merge keys ('<<') are not supported; write the keys out", path)
@@ -173,7 +180,7 @@ class _Builder:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
                 raise InputError("keys must be plain scalars", file=self.file, line=line)
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self._scalar(key_node, (*path, key_node.value[:40]))
             if not isinstance(key, str | int | float | bool):
                 raise InputError("keys must be plain scalars", file=self.file, line=line)
             key = str(key)

@@ -244,3 +244,12 @@ def test_gallery_version_name_is_ascii(version):
 def test_shipped_catalog_still_loads():
     assert load_catalog(REPO / "images").images
     assert sys.version_info >= (3, 11)
+
+
+def test_impossible_date_is_located_not_a_traceback(catalog_copy):
+    """Found by tests/catalog/test_loader_fuzz.py: PyYAML raised ValueError constructing 2026-02-30."""
+    (catalog_copy / "date.yaml").write_text("name: date\ngallery:\n  end_of_life_date: 2026-02-30\n")
+    assert any(
+        p.startswith(f"{catalog_copy / 'date.yaml'}:3: gallery.end_of_life_date: invalid value '2026-02-30'")
+        for p in problems_of(catalog_copy)
+    )
