@@ -25,9 +25,12 @@ HARDWARE_SAMPLES = VERIFY_SUITES / "hardware" / "samples"  # the sample program 
 DEFAULT_CATALOG = Path("images")  # relative: the catalog of the current directory, else IMAGES_DIR
 DEFAULT_STATE = Path(".builder")  # build records, registry, local gallery (BUILDER_STATE)
 DEFAULT_CACHE = Path("/var/tmp/builder-cache")  # base trees, layer snapshots, stand-in feeds (BUILDER_CACHE)
-# Repository paths (relative, POSIX) whose change affects every image: in every image's inputs digest
-# (builder.packer.chain) and in the rebuild matrix (builder.matrix).
-SHARED_INPUTS = ("ansible/", "images/packer/", "builder/data/", "builder/stack/", "builder/verify/")
+# Repository paths (relative, POSIX; folders end with "/") whose change affects every image: in every image's
+# inputs digest (builder.packer.chain) and so in the rebuild matrix (builder.matrix). The Ansible content, the
+# Packer template, the recorded data (feeds, base profiles, the stand-in feed's manifest), the stack model,
+# verification, and the code that turns the catalog into Ansible and Packer variables and the stand-in feed.
+SHARED_INPUTS = ("ansible/", "images/packer/", "builder/data/", "builder/stack/", "builder/verify/",
+                 "builder/render.py", "builder/packer/render.py", "builder/standin.py")
 
 
 def git_commit(repo: Path | None = None) -> str:

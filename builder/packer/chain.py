@@ -1,9 +1,13 @@
 """Layered builds: the inputs digest of each link of an image's base chain and whether it needs rebuilding.
 
-A link's digest covers its resolved catalog entry, the facts of its SKUs, every shared build input
-(``builder.paths.SHARED_INPUTS``: Ansible content, the Packer template, package table, ...) and the digest of
-the link below it. It is stamped on the image as the ``builder.inputs_digest`` tag; a link needs rebuilding
-when its digest differs from the tag of its latest published version.
+A link's digest covers what changes the image and nothing else: its resolved catalog entry without the fields that
+only document or arrange it (``NOT_IMAGE_FIELDS``: ``description``; ``extends`` and ``abstract``, whose effect is
+already in the resolved values), the facts of its SKUs (target sizes and the build size), every shared build input
+file (``builder.paths.SHARED_INPUTS``: Ansible content, the Packer template, recorded data, the renderers, ...;
+hashed as sorted repo-relative paths and contents, caches left out: ``builder.hashing.files_digest``), a Packer
+template the catalog carries itself, and the digest of the link below it. It is stamped on the image as the
+``builder.inputs_digest`` tag; a link needs rebuilding when its digest differs from the tag of its latest published
+version, and ``builder matrix --changed-since`` lists the images whose digest differs from the one at that ref.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.catalog.loader import Catalog
+from builder.hashing import files_digest
 from builder.paths import REPO, SHARED_INPUTS
 from builder.stack import tags as T
 
@@ -39,35 +44,48 @@ class Link:
                 "status": self.status}
 
 
+# Catalog fields that never change what is built: documentation, and how the entry is arranged (the resolved
+# values of an ``extends`` chain are hashed, not the chain; a buildable image is never abstract).
+NOT_IMAGE_FIELDS = frozenset({"description", "extends", "abstract"})
+
+
 def shared_inputs_digest(repo: Path = REPO) -> str:
-    """sha256 over the paths and contents of every shared build input file under ``repo``."""
-    h = hashlib.sha256()
-    for prefix in SHARED_INPUTS:
-        root = repo / prefix
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for path in files:
-            rel = path.relative_to(repo)
-            if not path.exists() or any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-                continue
-            h.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
+    """sha256 over the repo-relative paths and contents of every shared build input file under ``repo``."""
+    return files_digest(repo, SHARED_INPUTS)
 
 
-def inputs_digest(catalog: Catalog, name: str, repo: Path = REPO) -> str:
-    """The inputs digest of catalog image ``name`` (includes the digests of the images below it)."""
-    return _digest(catalog, name, repo, ())
+def inputs_digest(catalog: Catalog, name: str, repo: Path = REPO, shared: str | None = None) -> str:
+    """The inputs digest of catalog image ``name`` (includes the digests of the images below it).
+
+    ``shared``: ``shared_inputs_digest(repo)`` when the caller has it already (it reads every shared file)."""
+    return _digest(catalog, name, repo, (), shared if shared is not None else shared_inputs_digest(repo))
 
 
-def _digest(catalog: Catalog, name: str, repo: Path, seen: tuple[str, ...]) -> str:
+def catalog_digests(catalog: Catalog, repo: Path = REPO) -> dict[str, str]:
+    """The inputs digest of every buildable image of ``catalog``, by name."""
+    shared = shared_inputs_digest(repo)
+    return {image.name: inputs_digest(catalog, image.name, repo, shared)
+            for image in sorted(catalog.buildable(), key=lambda i: i.name)}
+
+
+def _own_template(catalog: Catalog, repo: Path) -> str:
+    """Digest of the catalog's own ``packer/`` folder (builder.packer.render.template_dir), "" when it has none."""
+    own = catalog.root / "packer"
+    if not own.is_dir() or own.resolve() == (repo / "images" / "packer").resolve():
+        return ""
+    return files_digest(catalog.root, ("packer/",))
+
+
+def _digest(catalog: Catalog, name: str, repo: Path, seen: tuple[str, ...], shared: str) -> str:
     model = catalog.model(name)
-    data = model.model_dump(mode="json", exclude={"description"})
+    data = model.model_dump(mode="json", exclude=set(NOT_IMAGE_FIELDS))
     skus = {s: catalog.skus[s].model_dump(mode="json") for s in sorted({*model.target_skus, model.build.vm_size})
             if s in catalog.skus}
     below = ""
     if model.base.image and model.base.image not in seen:
-        below = _digest(catalog, model.base.image, repo, (*seen, name))
-    payload = json.dumps({"image": data, "skus": skus, "shared": shared_inputs_digest(repo), "base": below},
-                         sort_keys=True, separators=(",", ":"))
+        below = _digest(catalog, model.base.image, repo, (*seen, name), shared)
+    payload = json.dumps({"image": data, "skus": skus, "shared": shared, "template": _own_template(catalog, repo),
+                          "base": below}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -99,8 +117,9 @@ def chain_status(catalog: Catalog, name: str, published: PublishedLookup | None 
     published, or whose latest version carries another digest, is ``rebuild``.
     """
     out = []
+    shared = shared_inputs_digest(repo)
     for link in chain(catalog, name):
-        digest = inputs_digest(catalog, link, repo)
+        digest = inputs_digest(catalog, link, repo, shared)
         found = published(link) if published else None
         if published is None:
             status = "unknown"

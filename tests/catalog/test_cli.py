@@ -124,7 +124,7 @@ def test_matrix_all_and_changed_since(run_cli, tmp_path):
     nothing = json.loads(run_cli("matrix", "--changed-since", base, cwd=repo).stdout)["include"]
     assert nothing == []
     path = repo / "images" / "nvidia-infer.yaml"
-    path.write_text(path.read_text().replace("NC sizes.", "NC sizes (edited)."))
+    path.write_text(path.read_text() + "build:\n  os_disk_gb: 512\n")  # changes what is built (a description would not)
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "edit", cwd=repo)
     changed = json.loads(run_cli("matrix", "--changed-since", base, cwd=repo).stdout)["include"]
     assert sorted(row["image"] for row in changed) == ["nca100-infer", "nch100-infer", "nct4-infer"]
