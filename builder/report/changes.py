@@ -39,15 +39,17 @@ def read_sbom(path: Path | None, notes: list[str]) -> tuple[dict[str, str] | Non
         return None, ""
 
 
-def previous_local(builds: list[BuildRecord], record: BuildRecord) -> Previous | None:
+def previous_local(state_dir: Path, builds: list[BuildRecord], record: BuildRecord) -> Previous | None:
     from builder.local.records import SUCCEEDED
-    from builder.report.data import local_contents
+    from builder.report.data import local_contents, rebase
 
     earlier = [r for r in builds if r.id != record.id and r.started < record.started and r.status == SUCCEEDED]
     if not earlier:
         return None
     last = earlier[-1]  # history is oldest first
-    components, _, packages, _ = local_contents(last.directory, last.artifacts, [])
+    folder = state_dir / "builds" / last.id
+    here = rebase(last.directory, folder)
+    components, _, packages, _ = local_contents(folder, {k: here(v) for k, v in last.artifacts.items()}, [])
     return Previous(last.id, last.version, components, packages)
 
 

@@ -14,6 +14,7 @@ import calendar
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,26 @@ def _stamp(value: float | None) -> str:
 # ---------------------------------------------------------------- local builds
 
 
-def local_contents(folder: Path, artifacts: dict[str, str], notes: list[str]) -> tuple[dict, str, dict | None, str]:
-    """(components, where from, packages or None, where from) of a local build folder."""
+def rebase(recorded: Path | str, folder: Path) -> Callable[[str | Path], Path]:
+    """Map a path the record names inside its recorded build folder to the same file in ``folder`` (where the
+    record is now: a state folder copied, moved or downloaded as an artifact); other paths stay as they are."""
+    recorded = Path(recorded)
+
+    def here(path: str | Path) -> Path:
+        path = Path(path)
+        try:
+            return folder / path.relative_to(recorded)
+        except ValueError:
+            return path
+
+    return here
+
+
+def local_contents(folder: Path, artifacts: dict[str, Path], notes: list[str]) -> tuple[dict, str, dict | None, str]:
+    """(components, where from, packages or None, where from) of a local build folder (``artifacts`` rebased)."""
     components: dict[str, str] = {}
     source = ""
-    manifest = Path(artifacts["manifest"]) if artifacts.get("manifest") else folder / "manifest.json"
+    manifest = artifacts.get("manifest") or folder / "manifest.json"
     if manifest.is_file():
         data = _json(manifest, notes)
         if isinstance(data, dict) and isinstance(data.get("components"), dict):
@@ -94,7 +110,7 @@ def local_contents(folder: Path, artifacts: dict[str, str], notes: list[str]) ->
     if not source and (folder / "render" / VARS_FILE).is_file():
         components = _rendered_components(folder / "render" / VARS_FILE, notes)
         source = f"render/{VARS_FILE} (the catalog's pins: the build stopped before writing its manifest)"
-    sboms = [Path(artifacts["sbom"])] if artifacts.get("sbom") else sorted(folder.glob("*.cdx.json"))
+    sboms = [artifacts["sbom"]] if artifacts.get("sbom") else sorted(folder.glob("*.cdx.json"))
     packages, package_source = C.read_sbom(sboms[0] if sboms else None, notes)
     return components, source, packages, package_source
 
@@ -106,12 +122,14 @@ def gather_local(state_dir: Path, folder: Path) -> Report:
     builds = records.history(state_dir, record.image)
     record = next((r for r in builds if r.id == record.id), record)  # history marks dead `running` builds
     notes: list[str] = []
+    here = rebase(record.directory, folder)
+    error_log = Link.of("error log", here(record.error_log)) if record.error_log else None
     report = Report(record.id, record.image, record.target, record.status, folder, version=record.version,
                     started=record.started, finished=record.finished, duration=round(record.duration, 1),
-                    error=record.error, error_log=Link.of("error log", record.error_log) if record.error_log else None)
+                    error=record.error, error_log=error_log)
     offset = 0.0
     for phase in record.phases:
-        log = Link.of(Path(phase.log).name, phase.log) if phase.log else None
+        log = Link.of(Path(phase.log).name, here(phase.log)) if phase.log else None
         report.phases.append(PhaseRow(phase.name, phase.status, round(phase.seconds, 1), round(offset, 1),
                                       phase.detail, log))
         offset += phase.seconds
@@ -124,14 +142,15 @@ def gather_local(state_dir: Path, folder: Path) -> Report:
     rendered = folder / "render" / VARS_FILE
     if rendered.is_file():
         report.logs.append(Link.of(f"rendered variables: render/{VARS_FILE}", rendered))
-    for name, path in record.artifacts.items():
-        report.artifacts.append(Link.of(f"{name}: {Path(path).name}", path))
+    artifacts = {name: here(path) for name, path in record.artifacts.items()}
+    for name, path in artifacts.items():
+        report.artifacts.append(Link.of(f"{name}: {path.name}", path))
     for path in sorted(folder.glob("verify-*.*")):
         report.artifacts.append(Link.of(f"verification: {path.name}", path))
     report.artifacts.append(Link.of("build record: build.json", folder / "build.json"))
     report.runs = local_runs(folder, notes)
     report.components, report.components_source, report.packages, report.packages_source = local_contents(
-        folder, record.artifacts, notes)
+        folder, artifacts, notes)
     manifest = _json(folder / "manifest.json", notes) if (folder / "manifest.json").is_file() else None
     facts = [("build id", record.id), ("target", record.target), ("started", _stamp(record.started)),
              ("finished", _stamp(record.finished))]
@@ -150,7 +169,7 @@ def gather_local(state_dir: Path, folder: Path) -> Report:
         facts.append(("published", f"{pub.get('version', '')} to {pub.get('gallery', '')} ({pub.get('kind', '')}, "
                                    f"{pub.get('action', '')}): {pub.get('id', '')}"))
     report.facts = [(k, v) for k, v in facts if v]
-    previous = C.previous_local(builds, record)
+    previous = C.previous_local(state_dir, builds, record)
     report.changes = C.changes(report, previous, notes)
     report.notes = notes
     return report

@@ -317,3 +317,18 @@ def test_failed_build_report_in_headless_chromium(tmp_path):
     failing = dom.split('id="failed-checks"', 1)[1].split("</section>", 1)[0]
     assert all(text in failing for text in FAILING)
     assert "phase 'verify' failed" in dom and 'id="timeline"' in dom
+
+
+def test_a_moved_state_folder_still_links_its_own_files(tmp_path):
+    """Records name absolute paths; a state folder copied elsewhere (a downloaded CI artifact) reads its own."""
+    state = tmp_path / "state"
+    make_build(state, started=1_000_000.0, components={"cuda": "12.8.1"}, packages={"libc6": "2.36-9"})
+    new = make_build(state, started=1_000_100.0, components={"cuda": "13.0.1"}, packages={"libc6": "2.36-10"})
+    moved = tmp_path / "moved"
+    shutil.copytree(state, moved)
+    shutil.rmtree(state)
+    report = gather(moved, new.id)
+    assert report.directory == moved / "builds" / new.id
+    assert all(p.log is not None and p.log.exists and moved in p.log.path.parents for p in report.phases)
+    assert all(a.exists for a in report.artifacts)
+    assert [(c.name, c.old, c.new) for c in report.changes.packages] == [("libc6", "2.36-9", "2.36-10")]
