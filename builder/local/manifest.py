@@ -27,6 +27,8 @@ class BuildFacts:
     packages: dict[str, Any]
     verification: dict[str, Any] = field(default_factory=dict)
     sbom_packages: int = 0
+    sbom_package_list_sha256: str = ""  # builder.local.sbom.package_list_digest: equal for reproduced builds
+    catalog_inputs_digest: str = ""  # builder.packer.chain.inputs_digest: the builder.inputs_digest of the catalog
     disk: dict[str, Any] = field(default_factory=dict)
     boot_test: dict[str, Any] = field(default_factory=dict)
     phases: list[dict[str, Any]] = field(default_factory=list)
@@ -47,6 +49,7 @@ def build_manifest(facts: BuildFacts, sha256: Callable[[Path], str]) -> dict[str
         "target": "local",
         "git_commit": facts.git_commit,
         "inputs_digest": facts.inputs_digest,
+        "catalog_inputs_digest": facts.catalog_inputs_digest,
         "base": facts.base,
         "feed": facts.feed,
         "layers": facts.layers,
@@ -54,6 +57,7 @@ def build_manifest(facts: BuildFacts, sha256: Callable[[Path], str]) -> dict[str
         "packages": facts.packages,
         "verification": facts.verification,
         "sbom_packages": facts.sbom_packages,
+        "sbom_package_list_sha256": facts.sbom_package_list_sha256,
         "disk": {k: v for k, v in facts.disk.items() if k != "vhd"},
         "boot_test": facts.boot_test,
         "phases": facts.phases,

@@ -78,6 +78,7 @@ class State:
     layers: list[dict[str, Any]] = field(default_factory=list)
     verify: dict[str, Any] = field(default_factory=dict)
     sbom_packages: int = 0
+    sbom_package_list: str = ""  # sha256 of the SBOM's comparable package list
     disk: dict[str, Any] = field(default_factory=dict)
     boot: dict[str, Any] = field(default_factory=dict)
     published: dict[str, Any] = field(default_factory=dict)
@@ -405,7 +406,7 @@ class Pipeline:
         return f"{self.options.image}-{self.version}"
 
     def sbom(self, phase: records.Phase) -> None:
-        from builder.local.sbom import write_sbom
+        from builder.local.sbom import package_list_digest, write_sbom
 
         assert self.record is not None
         dest = self.build_dir / f"{self.artifact_stem}.cdx.json"
@@ -413,8 +414,9 @@ class Pipeline:
         downloads = {name: {**d, "version": versions.get(name, "")}
                      for name, d in self.state.variables.get("builder_downloads", {}).items()}
         self.state.sbom_packages = write_sbom(self.rootfs, dest, self.options.image, self.version, downloads)
+        self.state.sbom_package_list = package_list_digest(dest)
         self.record.artifacts["sbom"] = str(dest)
-        phase.detail = f"{self.state.sbom_packages} dpkg packages"
+        phase.detail = f"{self.state.sbom_packages} dpkg packages, package list {self.state.sbom_package_list[:12]}"
 
     def disk(self, phase: records.Phase) -> None:
         from builder.local.disk import export_disk
@@ -446,6 +448,7 @@ class Pipeline:
     def facts(self) -> BuildFacts:
         """What this build found so far, for the manifest."""
         from builder.local.keys import inputs_digest
+        from builder.packer.chain import inputs_digest as catalog_inputs_digest
 
         record, state, variables = self.record, self.state, self.state.variables
         assert record is not None
@@ -453,11 +456,13 @@ class Pipeline:
             image=self.options.image, version=self.version, build_id=record.id,
             git_commit=variables.get("builder_git_commit"),
             inputs_digest=inputs_digest(state.base_key, variables),
+            catalog_inputs_digest=catalog_inputs_digest(self.catalog, self.options.image),
             base={"os": state.os, "catalog_os": variables.get("builder_catalog_os"), "key": state.base_key,
                   "source": state.base_source},
             feed={"name": variables.get("package_feed"), "base": variables.get("package_feed_base")},
             layers=state.layers, components=self.stack.versions, packages=variables.get("builder_packages", {}),
-            verification=state.verify, sbom_packages=state.sbom_packages, disk=state.disk, boot_test=state.boot,
+            verification=state.verify, sbom_packages=state.sbom_packages,
+            sbom_package_list_sha256=state.sbom_package_list, disk=state.disk, boot_test=state.boot,
             phases=[{"name": p.name, "status": p.status, "seconds": round(p.seconds, 1)} for p in record.phases
                     if p.status not in ("pending", "skipped", "running")],
             artifacts=dict(record.artifacts))

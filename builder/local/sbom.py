@@ -1,8 +1,17 @@
 """SBOM: a CycloneDX 1.6 JSON document (``*.cdx.json``) of every dpkg package installed in a root filesystem,
-plus the catalog's tarball downloads (not in dpkg) with their SHA-256. Built with cyclonedx-python-lib."""
+plus the catalog's tarball downloads (not in dpkg) with their SHA-256. Built with cyclonedx-python-lib.
+
+Two builds from the same inputs give the same *package list* (``package_list``: every component's kind, name,
+version and purl, sorted), not the same document: the document's ``serialNumber`` and ``metadata.timestamp`` are
+new on every build, and its metadata carries the build's version. ``package_list_digest`` is recorded in the build
+manifest (``sbom_package_list_sha256``) so two builds compare by one value; ``compare_package_lists`` says what
+differs.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,3 +92,40 @@ def write_sbom(tree: Path, dest: Path, image: str, version: str, downloads: dict
     text, count = make_sbom(tree, image, version, downloads)
     dest.write_text(text, encoding="utf-8")
     return count
+
+
+def _document(bom: str | Path | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(bom, dict):
+        return bom
+    if isinstance(bom, Path):
+        bom = bom.read_text(encoding="utf-8")
+    return json.loads(bom)
+
+
+def package_list(bom: str | Path | dict[str, Any]) -> list[dict[str, str]]:
+    """The comparable part of an SBOM (its JSON text, file or parsed document): one entry per component, sorted,
+    with ``kind`` (``dpkg`` or ``download``), ``name``, ``version`` and ``purl`` (a dpkg package's carries its
+    architecture, distribution and source package). Left out: the serial number, time stamp and metadata (the
+    build's version), and download checksums (an upstream tarball's is the catalog's pin, in the inputs digest;
+    a stand-in tarball's changes with each feed build's archive time stamps)."""
+    entries = []
+    for component in _document(bom).get("components", []):
+        props = {p.get("name"): p.get("value") for p in component.get("properties", [])}
+        entries.append({"kind": props.get("builder:source", ""), "name": component.get("name", ""),
+                        "version": component.get("version", ""), "purl": component.get("purl", "")})
+    return sorted(entries, key=lambda e: (e["kind"], e["name"], e["version"], e["purl"]))
+
+
+def package_list_digest(bom: str | Path | dict[str, Any]) -> str:
+    """sha256 of ``package_list`` as canonical JSON: equal for two builds with the same package list."""
+    text = json.dumps(package_list(bom), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def compare_package_lists(a: str | Path | dict[str, Any], b: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """What differs between the package lists of two SBOMs: ``same``, and ``only_a`` / ``only_b`` (entries in one
+    list only; a package at another version shows in both)."""
+    left = {json.dumps(e, sort_keys=True) for e in package_list(a)}
+    right = {json.dumps(e, sort_keys=True) for e in package_list(b)}
+    return {"same": left == right, "only_a": [json.loads(e) for e in sorted(left - right)],
+            "only_b": [json.loads(e) for e in sorted(right - left)]}

@@ -1,6 +1,7 @@
 """``builder build`` end to end: a full build of ndh100-train with the stand-in feed (converge, verify,
-generalize, disk, boot test), a top-layer rebuild from the layer cache (overlay diffs, and the whole-tree copy
-fallback forced), and the failure, interrupt and lock paths (cheap ones)."""
+generalize, disk, boot test; the session's ``full_build`` of tests/fixtures/local.py), a top-layer rebuild from
+the layer cache (overlay diffs, and the whole-tree copy fallback forced), and the failure, interrupt and lock paths
+(cheap ones)."""
 
 from __future__ import annotations
 
@@ -58,17 +59,6 @@ def _overlay_works(cache: Path) -> bool:
 
     (cache / "work").mkdir(parents=True, exist_ok=True)
     return probe(cache / "work") is None
-
-
-@pytest.fixture(scope="module")
-def full_build(builder_cache, tmp_path_factory):
-    """One full build (every layer converged: --no-cache) with the boot test."""
-    state = tmp_path_factory.mktemp("full") / "state"
-    started = time.monotonic()
-    proc = _build(builder_cache, state, "--no-cache")
-    assert proc.returncode == 0, f"build failed:\n{proc.stderr[-4000:]}"
-    return {"state": state, "record": json.loads(proc.stdout), "stderr": proc.stderr,
-            "seconds": time.monotonic() - started}
 
 
 @pytest.mark.slow
