@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.errors import InputError
 from builder.report.model import Change, Changes, Report
 
 if TYPE_CHECKING:
@@ -26,22 +25,9 @@ class Previous:
     packages: dict[str, str] | None
 
 
-def read_sbom(path: Path | None, notes: list[str]) -> tuple[dict[str, str] | None, str]:
-    """``name -> version`` of a CycloneDX SBOM (``builder.diff.sbom_packages``) and its name, or None."""
-    if path is None or not path.is_file():
-        return None, ""
-    from builder.diff import sbom_packages
-
-    try:
-        return sbom_packages(path), path.name
-    except InputError as exc:
-        notes.append(f"{path.name}: {exc}")
-        return None, ""
-
-
 def previous_local(state_dir: Path, builds: list[BuildRecord], record: BuildRecord) -> Previous | None:
     from builder.local.records import SUCCEEDED
-    from builder.report.data import local_contents, rebase
+    from builder.report.contents import local_contents, rebase
 
     earlier = [r for r in builds if r.id != record.id and r.started < record.started and r.status == SUCCEEDED]
     if not earlier:
@@ -54,7 +40,7 @@ def previous_local(state_dir: Path, builds: list[BuildRecord], record: BuildReco
 
 
 def previous_azure(state_dir: Path, folder: Path, image: str) -> Previous | None:
-    from builder.report.data import AZURE_FOLDER, azure_contents
+    from builder.report.contents import AZURE_FOLDER, azure_contents
 
     match = AZURE_FOLDER.fullmatch(folder.name)
     assert match is not None

@@ -11,32 +11,27 @@ image), steps from the machine-readable ``packer-build.log``, checks from ``juni
 from __future__ import annotations
 
 import calendar
-import json
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from builder.errors import InputError
 from builder.report import changes as C
 from builder.report.checks import local_runs, read_junit
+from builder.report.contents import (
+    AZURE_FOLDER,
+    PACKER_LOG,
+    SBOM_FILE,
+    VARS_FILE,
+    azure_contents,
+    local_contents,
+    read_json,
+    rebase,
+)
 from builder.report.model import Link, PhaseRow, Report
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-AZURE_FOLDER = re.compile(r"(?P<image>.+)-(?P<version>\d+\.\d+\.\d+)-(?P<stamp>\d{8}T\d{6})")
-VARS_FILE = "ansible-vars.yml"  # builder.render.VARS_FILE
-PACKER_LOG = "packer-build.log"  # builder.packer.azure.BUILD_LOG
-SBOM_FILE = "sbom.cdx.json"  # builder.packer.render.SBOM_FILE
 
-
-class _VarsLoader(yaml.SafeLoader):
-    """Reads a rendered variables file: ``!unsafe`` strings (builder.render) as plain strings."""
-
-
-_VarsLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
 
 
 def find(state_dir: Path, build_id: str) -> tuple[str, Path]:
@@ -57,62 +52,11 @@ def gather(state_dir: Path, build_id: str) -> Report:
     return gather_local(state_dir, folder) if kind == "local" else gather_azure(state_dir, folder)
 
 
-def _json(path: Path, notes: list[str]) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        notes.append(f"{path.name}: not readable ({exc})")
-        return None
-
-
-def _rendered_components(path: Path, notes: list[str]) -> dict[str, str]:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_VarsLoader)  # a SafeLoader
-    except (OSError, yaml.YAMLError) as exc:
-        notes.append(f"{path.name}: not readable ({exc})")
-        return {}
-    manifest = data.get("builder_image_manifest") if isinstance(data, dict) else None
-    comps = manifest.get("components") if isinstance(manifest, dict) else None
-    return {str(k): str(v) for k, v in comps.items()} if isinstance(comps, dict) else {}
-
-
 def _stamp(value: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value)) if value else ""
 
 
 # ---------------------------------------------------------------- local builds
-
-
-def rebase(recorded: Path | str, folder: Path) -> Callable[[str | Path], Path]:
-    """Map a path the record names inside its recorded build folder to the same file in ``folder`` (where the
-    record is now: a state folder copied, moved or downloaded as an artifact); other paths stay as they are."""
-    recorded = Path(recorded)
-
-    def here(path: str | Path) -> Path:
-        path = Path(path)
-        try:
-            return folder / path.relative_to(recorded)
-        except ValueError:
-            return path
-
-    return here
-
-
-def local_contents(folder: Path, artifacts: dict[str, Path], notes: list[str]) -> tuple[dict, str, dict | None, str]:
-    """(components, where from, packages or None, where from) of a local build folder (``artifacts`` rebased)."""
-    components: dict[str, str] = {}
-    source = ""
-    manifest = artifacts.get("manifest") or folder / "manifest.json"
-    if manifest.is_file():
-        data = _json(manifest, notes)
-        if isinstance(data, dict) and isinstance(data.get("components"), dict):
-            components, source = {str(k): str(v) for k, v in data["components"].items()}, manifest.name
-    if not source and (folder / "render" / VARS_FILE).is_file():
-        components = _rendered_components(folder / "render" / VARS_FILE, notes)
-        source = f"render/{VARS_FILE} (the catalog's pins: the build stopped before writing its manifest)"
-    sboms = [artifacts["sbom"]] if artifacts.get("sbom") else sorted(folder.glob("*.cdx.json"))
-    packages, package_source = C.read_sbom(sboms[0] if sboms else None, notes)
-    return components, source, packages, package_source
 
 
 def gather_local(state_dir: Path, folder: Path) -> Report:
@@ -151,7 +95,7 @@ def gather_local(state_dir: Path, folder: Path) -> Report:
     report.runs = local_runs(folder, notes)
     report.components, report.components_source, report.packages, report.packages_source = local_contents(
         folder, artifacts, notes)
-    manifest = _json(folder / "manifest.json", notes) if (folder / "manifest.json").is_file() else None
+    manifest = read_json(folder / "manifest.json", notes) if (folder / "manifest.json").is_file() else None
     facts = [("build id", record.id), ("target", record.target), ("started", _stamp(record.started)),
              ("finished", _stamp(record.finished))]
     if isinstance(manifest, dict):
@@ -201,32 +145,11 @@ def packer_steps(log: Path) -> tuple[list[PhaseRow], str | None, float | None]:
     return rows, (errors[-1] if errors else None), float(last - first)
 
 
-def azure_contents(folder: Path, notes: list[str]) -> tuple[dict, str, dict | None, str]:
-    from builder.stack import tags as T
-
-    components: dict[str, str] = {}
-    source = ""
-    manifest = folder / "packer-manifest.json"
-    if manifest.is_file():
-        data = _json(manifest, notes)
-        builds = data.get("builds") if isinstance(data, dict) else None
-        custom = builds[-1].get("custom_data") if isinstance(builds, list) and builds and isinstance(
-            builds[-1], dict) else None
-        if isinstance(custom, dict):
-            components = T.components_from_tags({str(k): str(v) for k, v in custom.items()})
-            source = "packer-manifest.json (the gallery version's component tags)"
-    if not source and (folder / VARS_FILE).is_file():
-        components = _rendered_components(folder / VARS_FILE, notes)
-        source = f"{VARS_FILE} (the catalog's pins: Packer wrote no manifest)"
-    packages, package_source = C.read_sbom(folder / SBOM_FILE if (folder / SBOM_FILE).is_file() else None, notes)
-    return components, source, packages, package_source
-
-
 def gather_azure(state_dir: Path, folder: Path) -> Report:
     match = AZURE_FOLDER.fullmatch(folder.name)
     assert match is not None
     notes: list[str] = []
-    record = _json(folder / "build.json", notes) if (folder / "build.json").is_file() else None
+    record = read_json(folder / "build.json", notes) if (folder / "build.json").is_file() else None
     record = record if isinstance(record, dict) else None
     log = folder / PACKER_LOG
     steps, last_error, span = packer_steps(log) if log.is_file() else ([], None, None)

@@ -332,3 +332,22 @@ def test_a_moved_state_folder_still_links_its_own_files(tmp_path):
     assert all(p.log is not None and p.log.exists and moved in p.log.path.parents for p in report.phases)
     assert all(a.exists for a in report.artifacts)
     assert [(c.name, c.old, c.new) for c in report.changes.packages] == [("libc6", "2.36-9", "2.36-10")]
+
+
+def test_file_names_are_the_ones_their_writers_use():
+    from builder.packer.azure import BUILD_LOG
+    from builder.packer.render import SBOM_FILE
+    from builder.render import VARS_FILE
+    from builder.report import contents
+
+    assert (contents.VARS_FILE, contents.PACKER_LOG, contents.SBOM_FILE) == (VARS_FILE, BUILD_LOG, SBOM_FILE)
+
+
+def test_sbom_reader_reads_what_builder_diff_reads(tmp_path):
+    from builder.diff import sbom_packages
+    from builder.report.contents import sbom_packages as report_packages
+
+    sbom = tmp_path / "x.cdx.json"
+    write_sbom(_tree(tmp_path / "tree", {"libc6": "2.36-9", "zlib1g": "1:1.2.13"}), sbom, IMAGE, "1.0.0",
+               {"hpcx": {"sha256": "0" * 64, "version": "2.24", "filename": "hpcx.tbz"}})
+    assert report_packages(sbom) == sbom_packages(sbom) == {"libc6": "2.36-9", "zlib1g": "1:1.2.13", "hpcx": "2.24"}
