@@ -84,11 +84,20 @@ def render_images_md(catalog: Catalog) -> str:
 
 
 def is_stale(path: Path, text: str) -> bool:
-    return not path.exists() or path.read_text(encoding="utf-8") != text
+    try:
+        return not path.exists() or path.read_text(encoding="utf-8") != text
+    except UnicodeDecodeError:  # not the file builder writes
+        return True
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file in its folder: it is replaced whole or not at all (a full disk or
+    an unwritable folder leaves the old file and no temporary one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -91,8 +91,10 @@ class Target:
 def resolve_target(catalog: Catalog, name: str, version: str | None, vm_size: str | None, spot: bool,
                    subscription: str | None, published: list[str] | None = None) -> Target:
     """Check the options against the catalog and return the deployment target (InputError when wrong)."""
+    from builder.render import require_valid_image
     from builder.versioning import require_valid
 
+    require_valid_image(catalog, name)  # the names a snippet carries follow Azure's rules (the gallery rule)
     image = catalog.model(name)
     if version in (None, "", "latest"):
         version = None

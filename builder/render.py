@@ -25,12 +25,26 @@ TARGETS = ("local", "azure")
 VARS_FILE = "ansible-vars.yml"
 
 
+def require_valid_image(catalog: Catalog, image_name: str) -> None:
+    """Raise InputError with the stack rules' errors for ``image_name`` (what ``builder validate`` reports).
+
+    Every command that reads an image to produce something (render, build, reference, verify) calls this first:
+    an image ``validate`` rejects is never rendered (issue 18: ``render`` wrote files for such an image).
+    """
+    from builder.catalog.rules import check_image
+
+    errors = [p for p in check_image(catalog.get(image_name), catalog) if p.severity == "error"]
+    if errors:
+        raise InputError(errors)
+
+
 def ansible_vars(catalog: Catalog, image_name: str, target: str = "local", feed: str | Feed = "upstream",
                  os_override: str | None = None, *, image_version: str = "0.0.0-dev", commit: str | None = None,
                  cache_dir: Path | None = None) -> dict[str, Any]:
     """Everything the playbook needs for ``image_name``, derived from the catalog."""
     if target not in TARGETS:
         raise InputError(f"invalid value {target!r}: expected one of {', '.join(TARGETS)}", field="--target")
+    require_valid_image(catalog, image_name)
     stack = resolve(catalog, image_name, strict_skus=True)
     os_name = os_override or stack.os
     if os_name not in CUDA_DISTRO:
@@ -157,17 +171,40 @@ def load_vars(path: Path) -> Any:
 
 def write_render(catalog: Catalog, image_name: str, target: str, out_dir: Path, feed: str | Feed = "upstream",
                  **options: Any) -> list[Path]:
-    """Write the variables file (and, for ``azure``, the Packer files) into ``out_dir``."""
-    data = ansible_vars(catalog, image_name, target, feed, **options)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / VARS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("# Rendered by `builder render` from the catalog; do not edit. Every string is data (!unsafe):\n"
-                   "# Ansible never templates it.\n" + dump_vars(data), encoding="utf-8")
-    tmp.replace(path)
-    written = [path]
-    if target == "azure":
-        from builder.packer.render import write_packer_files
+    """Write the variables file (and, for ``azure``, the Packer files) into ``out_dir``.
 
-        written += list(write_packer_files(catalog, image_name, out_dir) or [])
-    return written
+    Everything is checked and rendered first, then written into a temporary folder beside ``out_dir`` and moved
+    into place with renames: a failure (a rule, an unwritable folder, a full disk) leaves ``out_dir`` as it was.
+    """
+    import shutil
+    import tempfile
+
+    data = ansible_vars(catalog, image_name, target, feed, **options)
+    text = ("# Rendered by `builder render` from the catalog; do not edit. Every string is data (!unsafe):\n"
+            "# Ansible never templates it.\n" + dump_vars(data))
+    if target == "azure":
+        from builder.packer.render import packer_variables
+
+        packer_variables(catalog, image_name, out_dir)  # its checks, before anything is written
+    out_dir = Path(out_dir)
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise InputError(f"'{existing}' is not a folder", field="--out")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render.", dir=out_dir.parent))
+    try:
+        (stage / VARS_FILE).write_text(text, encoding="utf-8")
+        names = [VARS_FILE]
+        if target == "azure":
+            from builder.packer.render import write_packer_files
+
+            names += [p.name for p in write_packer_files(catalog, image_name, out_dir, stage=stage)]
+        out_dir.mkdir(exist_ok=True)
+        for name in names:
+            dest = out_dir / name
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            (stage / name).replace(dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [out_dir / name for name in names]

@@ -87,15 +87,18 @@ def validate(ctx: Context, images: tuple[str, ...], all_images: bool, as_json: b
     from builder.catalog.rules import check_catalog
     from builder.output import emit_json
 
+    if images and all_images:
+        raise InputError(f"give image names or --all, not both (got {', '.join(images)[:200]} and --all)",
+                         field="--all")
     try:
         catalog = load_catalog(ctx.catalog_root)
+        names = list(images) or None
+        problems = check_catalog(catalog, names)
     except InputError as exc:
-        if as_json:
-            emit_json({"ok": False, "problems": [p.as_dict() for p in exc.problems]})
+        if as_json:  # the same JSON document as a run that found problems, never text
+            emit_json({"ok": False, "images": list(images), "problems": [p.as_dict() for p in exc.problems]})
             return EXIT_INPUT
         raise
-    names = list(images) if images and not all_images else None
-    problems = check_catalog(catalog, names)
     errors = [p for p in problems if p.severity == "error" or strict]
     checked = names or [i.name for i in catalog.buildable()]
     if as_json:
@@ -175,6 +178,9 @@ def matrix(ctx: Context, ref: str | None, only: str | None) -> int:
     if names:
         for name in names:
             catalog.model(name)
+    if ref is not None and (not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r") or len(ref) > 256):
+        # A ref is never an option: git would read `--output=F` as one (and write F).
+        raise InputError(f"not a git revision: {ref[:80]!r}", field="--changed-since")
     changed = changed_files(ref) if ref else None
     emit_json(build_matrix(catalog, changed, names))
     return 0

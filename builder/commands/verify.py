@@ -39,9 +39,11 @@ def verify(ctx: Context, image: str, connection: str, host: str | None, suite: s
            sudo: bool, quiet: bool) -> int:
     """Verify IMAGE on a host against expectations from the catalog (exit 0 pass, 1 a check failed, 2 bad input)."""
     from builder.output import emit_json
+    from builder.render import require_valid_image
     from builder.stack import settings
     from builder.verify.runner import run_suite
 
+    require_valid_image(ctx.catalog, image)  # expectations only from an image `validate` accepts
     to_stdout = json_out is not None and str(json_out) == "-"
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     result = run_suite(ctx.catalog, image, connection=connection, host=host, suite=suite, select=select,

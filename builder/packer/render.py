@@ -224,27 +224,29 @@ def write_verify_bundle(catalog: Catalog, dest: Path) -> Path:
     return dest
 
 
-def write_packer_files(catalog: Catalog, image_name: str, out_dir: Path, **options: Any) -> list[Path]:
+def write_packer_files(catalog: Catalog, image_name: str, out_dir: Path, *, stage: Path | None = None,
+                       **options: Any) -> list[Path]:
     """Write the template copy, ``<image>.pkrvars.json`` and the verification bundle into ``out_dir``.
 
     ``options``: ``image_version``, ``base_versions`` (catalog image -> gallery version for layered builds),
     ``marketplace_version`` (``latest`` resolved), ``output`` (``gallery`` or ``managed-image``), ``commit``,
-    ``today``. Raises InputError on bad input before
-    anything is written.
+    ``today``. Raises InputError on bad input before anything is written. ``stage``: write the files there
+    instead (their paths still name ``out_dir``, where the caller moves them).
     """
     values = packer_variables(catalog, image_name, out_dir, **options)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = stage or out_dir
+    dest.mkdir(parents=True, exist_ok=True)
     written = []
     for name in TEMPLATE_FILES:
-        shutil.copy2(template_dir(catalog) / name, out_dir / name)
-        written.append(out_dir / name)
+        shutil.copy2(template_dir(catalog) / name, dest / name)
+        written.append(dest / name)
     own = template_dir(catalog) / WAIT_SCRIPT
-    shutil.copy2(own if own.is_file() else PACKER_DIR / WAIT_SCRIPT, out_dir / WAIT_SCRIPT)
-    written.append(out_dir / WAIT_SCRIPT)
-    var_file = out_dir / var_file_name(image_name)
+    shutil.copy2(own if own.is_file() else PACKER_DIR / WAIT_SCRIPT, dest / WAIT_SCRIPT)
+    written.append(dest / WAIT_SCRIPT)
+    var_file = dest / var_file_name(image_name)
     tmp = var_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
     tmp.replace(var_file)
     written.append(var_file)
-    written.append(write_verify_bundle(catalog, out_dir / VERIFY_DIR))
+    written.append(write_verify_bundle(catalog, dest / VERIFY_DIR))
     return written
