@@ -157,9 +157,11 @@ def gather_azure(state_dir: Path, folder: Path) -> Report:
         status = "dry run" if record.get("dry_run") else "succeeded"
         error = None
     else:
-        status = "failed" if last_error else ("dry run" if not log.exists() else "incomplete")
-        error = last_error or ("no build.json: Packer captured no image (a failed, interrupted or dry run)"
-                               if log.exists() else "no build.json and no Packer log: a dry run renders files only")
+        status = "failed" if last_error else ("not built" if not log.exists() else "incomplete")
+        error = last_error or ("no build.json: Packer captured no image (the run failed or was interrupted)"
+                               if log.exists() else "no build.json and no Packer build log: a dry run (files rendered "
+                               "only), or `packer init` / `packer validate` failed before the build (their output "
+                               "is in the console or job log)")
     started = float(calendar.timegm(time.strptime(match["stamp"], "%Y%m%dT%H%M%S")))  # a UTC stamp
     seconds = float(record["seconds"]) if record and record.get("seconds") else span
     report = Report(folder.name, match["image"], "azure", status, folder, version=match["version"], started=started,

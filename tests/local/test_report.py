@@ -284,6 +284,11 @@ def test_azure_build_folders_success_and_failure(tmp_path, packer_path, null_tem
     page = render(failed)
     assert "non-zero exit status: 3" in page and 'href="packer-build.log"' in page
 
+    rendered_only = azure / f"{IMAGE}-2026.1201.2-20261201T120000"  # a dry run: rendered files, no Packer log
+    rendered_only.mkdir()
+    nothing = gather(tmp_path, rendered_only.name)
+    assert nothing.status == "not built" and "dry run" in nothing.error and not nothing.phases
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
