@@ -116,6 +116,32 @@ def test_two_racing_runs_of_one_source_make_one_version(arm_emulator, catalog, v
     assert sorted(_names(catalog, arm_emulator)) == sorted(["0.0.1", outcomes[0].version])
 
 
+def test_runs_colliding_on_the_create_share_one_version(arm_emulator, catalog):
+    """Both runs number before either create lands: the first create is held until the second one is done."""
+    settings = arm_emulator.settings
+    publish_version(catalog, IMAGE, source=_source("seed"), version="0.0.1", settings=settings)
+    arm_emulator.fault("hold", count=1, method="PUT", path=VERSIONS)
+    outcomes: list = []
+
+    def run() -> None:
+        try:
+            outcomes.append(publish_version(catalog, IMAGE, source=_source("same"), settings=settings))
+        except Exception as exc:
+            outcomes.append(exc)
+
+    first = threading.Thread(target=run)
+    first.start()
+    try:
+        _wait_for(lambda: arm_emulator.stats()["holding"] == 1, "the first run's create to be held")
+        second = publish_version(catalog, IMAGE, source=_source("same"), settings=settings)
+    finally:
+        arm_emulator._control("POST", "faults/release")
+        first.join(timeout=120)
+    assert len(outcomes) == 1 and not isinstance(outcomes[0], Exception), outcomes
+    assert outcomes[0].version == second.version and second.action == "created"
+    assert sorted(_names(catalog, arm_emulator)) == sorted(["0.0.1", second.version])
+
+
 # ------------------------------------------------------------------ 2. no stale lifecycle writes
 
 
