@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,6 +162,63 @@ def loaded_at_boot(host: Any) -> tuple[set[str], set[str]]:
     """(modules /etc/modules-load.d names, those of them systemd-modules-load would skip as deny-listed)."""
     listed = modules_at_boot(host)
     return listed, listed & (blacklisted_modules(host) or set())
+
+
+# Module signing keys DKMS makes on the build VM (dkms 3.0.10, /usr/sbin/dkms prepare_signing@Debian
+# 3.0.10-8+deb12u1): Ubuntu's update-secureboot-policy pair, else a self-signed "CN=DKMS module signing key".
+# A VM deployed from the image has neither enrolled, so Secure Boot refuses what they sign; the private halves
+# are secrets.
+MOK_PRIVATE_KEYS = ("/var/lib/shim-signed/mok/MOK.priv", "/var/lib/dkms/mok.key")
+MOK_CERTIFICATES = ("/var/lib/shim-signed/mok/MOK.der", "/var/lib/dkms/mok.pub")
+DKMS_DEFAULT_SIGNER = "DKMS module signing key"
+OUT_OF_TREE_DIRS = ("updates", "extra")  # where DKMS (updates/dkms) and vendor packages put their modules
+
+
+def kernels(host: Any) -> list[str]:
+    """Kernel releases the image boots (``/boot/vmlinuz-<release>`` with a ``/lib/modules/<release>`` tree)."""
+    out = host.run("for f in /boot/vmlinuz-*; do r=${f#/boot/vmlinuz-}; [ -d \"/lib/modules/$r\" ] && echo \"$r\"; "
+                   "done; true").stdout
+    return sorted(set(out.split()))
+
+
+def boot_module_files(host: Any, release: str) -> tuple[dict[str, str], list[str]]:
+    """({module file: why it is loaded}, names that resolve to no file) for one kernel: every module
+    /etc/modules-load.d names, and every out-of-tree module (DKMS' updates/dkms, vendors' extra/), which
+    udev loads when the device is found."""
+    files: dict[str, str] = {}
+    missing: list[str] = []
+    for name in sorted(modules_at_boot(host)):
+        result = host.run(f"modinfo -k {shlex.quote(release)} -n {shlex.quote(name)} 2>/dev/null")
+        path = result.stdout.strip()
+        if result.rc != 0 or not path.startswith("/"):
+            missing.append(name)
+        else:
+            files[path] = f"{name} (modules-load.d)"
+    dirs = " ".join(shlex.quote(f"/lib/modules/{release}/{d}") for d in OUT_OF_TREE_DIRS)
+    found = host.run(f"find {dirs} -name '*.ko*' -type f 2>/dev/null; true").stdout.split()
+    for path in sorted(found):
+        files.setdefault(path, "out-of-tree")
+    return files, missing
+
+
+def module_signers(host: Any, files: list[str]) -> dict[str, str]:
+    """Each module file's signer as ``modinfo -F signer`` prints it ("" for an unsigned module)."""
+    if not files:
+        return {}
+    quoted = " ".join(shlex.quote(f) for f in files)
+    out = host.run(f'for f in {quoted}; do echo "$f|$(modinfo -F signer "$f" 2>/dev/null)"; done').stdout
+    pairs = (line.partition("|") for line in out.splitlines() if "|" in line)
+    return {path: signer.strip() for path, _, signer in pairs}
+
+
+def build_local_signers(host: Any) -> set[str]:
+    """Common names of module signing certificates made on the build VM, and DKMS' default one."""
+    names = {DKMS_DEFAULT_SIGNER}
+    for cert in MOK_CERTIFICATES:
+        out = host.run(f"openssl x509 -inform DER -in {shlex.quote(cert)} -noout -subject 2>/dev/null").stdout
+        if match := re.search(r"CN\s*=\s*([^,/\n]+)", out):
+            names.add(match.group(1).strip())
+    return names
 
 
 UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")

@@ -25,7 +25,8 @@ SELECTS = {
     "pre-generalize": "not hygiene",
     "hygiene": "hygiene",
 }
-STATIC_GROUPS = ("packages", "repositories", "services", "gpu_stack", "hpc", "rocm", "manifest", "hygiene")
+STATIC_GROUPS = ("packages", "repositories", "services", "gpu_stack", "hpc", "rocm", "secure_boot", "manifest",
+                 "hygiene")
 
 
 def marker_expression(select: str) -> tuple[str | None, str | None]:

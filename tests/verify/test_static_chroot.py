@@ -15,7 +15,7 @@ pytestmark = pytest.mark.root
 
 HYGIENE = {"hygiene.no_ssh_host_keys", "hygiene.machine_id_empty", "hygiene.no_authorized_keys",
            "hygiene.no_shell_history", "hygiene.no_secrets", "hygiene.no_build_user", "hygiene.apt_cleaned",
-           "hygiene.var_log_small", "hygiene.no_build_trees"}
+           "hygiene.var_log_small", "hygiene.no_build_trees", "hygiene.no_module_signing_keys"}
 
 
 def failed(result) -> set[str]:
@@ -74,6 +74,9 @@ FAULTS = {  # fault -> (the one check it must fail, file, content)
     "private-key": ("hygiene.no_secrets", "etc/ssl/private/ssl-cert-snakeoil.key", "-----BEGIN PRIVATE KEY-----\n"),
     "apt-lists": ("hygiene.apt_cleaned", "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease", "x\n"),
     "big-log": ("hygiene.var_log_small", "var/log/builder-build.log", "line\n" * 400_000),
+    # what DKMS signs modules with on Ubuntu (dkms 3.0.10 prepare_signing; builder.verify.probe.MOK_PRIVATE_KEYS)
+    "dkms-signing-key": ("hygiene.no_module_signing_keys", "var/lib/shim-signed/mok/MOK.priv",
+                         "-----BEGIN PRIVATE KEY-----\n(test stand-in)\n"),
 }
 
 

@@ -43,6 +43,12 @@ def test_no_secrets(host, check):
     check.equal([], found)
 
 
+def test_no_module_signing_keys(host, check):
+    """DKMS' private module signing keys (made on the build VM; outside SECRET_DIRS): anyone holding the image
+    could sign modules for every VM that enrolled the key."""
+    check.equal([], [path for path in probe.MOK_PRIVATE_KEYS if host.file(path).exists])
+
+
 def test_no_build_user(host, check):
     users = [line.split(":")[0] for line in (probe.read(host, "/etc/passwd") or "").splitlines()
              if line.count(":") >= 6 and 1000 <= int(line.split(":")[2]) < 65534]
