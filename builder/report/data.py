@@ -122,27 +122,45 @@ def gather_local(state_dir: Path, folder: Path) -> Report:
 # ---------------------------------------------------------------- Azure builds
 
 
+STEP = re.compile(r"==> (?P<target>[\w.-]+): (?P<text>.*)", re.S)
+CLEANUP = "Provisioning step had errors"  # Packer's line when a provisioner failed (it then runs the clean-up)
+
+
 def packer_steps(log: Path) -> tuple[list[PhaseRow], str | None, float | None]:
-    """Steps of a Packer run from its machine-readable log: each ``==> `` say line starts one and runs until the
-    next (Packer stamps lines in whole seconds). Also the last error line and the seconds the log spans."""
+    """Steps of a Packer run from its machine-readable log, the error that ended it and the seconds it spans.
+
+    A step is a ``ui,say`` line ``==> <build>: <text>`` (builder steps and each provisioner's start, e.g.
+    "Provisioning with Ansible..."; remote command output arrives as ``ui,message`` / ``ui,error``,
+    packer-plugin-sdk ``RemoteCmd.RunWithUi``) and lasts until the next step or Packer's closing ``==> Wait
+    completed`` line, in Packer's whole-second stamps. The error is the last build error record
+    (``<build>,error,...``), else the last ``errored`` UI error line."""
     from builder.packer.events import parse_line
 
-    events = []
-    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-        event = parse_line(line)
-        if event is not None:
-            events.append(event)
+    events = [e for e in map(parse_line, log.read_text(encoding="utf-8", errors="replace").splitlines())
+              if e is not None]
     if not events:
         return [], None, None
     first, last = events[0].timestamp, events[-1].timestamp
-    starts = [e for e in events if e.kind == "say" and e.text.startswith("==> ")]
-    rows = []
-    for index, event in enumerate(starts):
-        end = starts[index + 1].timestamp if index + 1 < len(starts) else last
-        name = event.text.removeprefix("==> ").split(": ", 1)[-1]
-        rows.append(PhaseRow(name[:120], "done", float(end - event.timestamp), float(event.timestamp - first)))
-    errors = [e.text for e in events if e.kind in ("error", "build-error") and e.text.strip()]
-    return rows, (errors[-1] if errors else None), float(last - first)
+    marks = [(e, STEP.fullmatch(e.text)) for e in events if e.kind == "say" and e.text.startswith("==> ")]
+    rows: list[PhaseRow] = []
+    for index, (event, step) in enumerate(marks):
+        if step is None:
+            continue  # "==> Wait completed ...", "==> Builds finished ...": the end of the last step
+        end = marks[index + 1][0].timestamp if index + 1 < len(marks) else last
+        rows.append(PhaseRow(step["text"].strip()[:160], "done", float(end - event.timestamp),
+                             float(event.timestamp - first)))
+    builds = [e.text for e in events if e.kind == "build-error" and e.text.strip()]
+    errored = [e.text for e in events if e.kind == "error" and "errored" in e.text]
+    error = (builds or errored or [None])[-1]
+    return rows, error, float(last - first)
+
+
+def mark_failed(steps: list[PhaseRow]) -> None:
+    """The step that failed: the one before Packer's "Provisioning step had errors", else the last."""
+    cleanup = next((i for i, step in enumerate(steps) if step.name.startswith(CLEANUP)), None)
+    index = cleanup - 1 if cleanup else len(steps) - 1
+    if steps and index >= 0:
+        steps[index].status = "failed"
 
 
 def gather_azure(state_dir: Path, folder: Path) -> Report:
@@ -168,8 +186,8 @@ def gather_azure(state_dir: Path, folder: Path) -> Report:
                     finished=started + seconds if seconds else None, duration=round(seconds, 1) if seconds else None,
                     error=error, error_log=Link.of(PACKER_LOG, log) if error and log.exists() else None,
                     phases=steps)
-    if steps and status == "failed":
-        steps[-1].status = "failed"
+    if status == "failed":
+        mark_failed(steps)
     report.timeline_note = ("Packer's steps from the machine-readable log (1 s resolution); an Azure build records "
                             "no per-phase timings of its own")
     if log.is_file():

@@ -279,7 +279,13 @@ def test_azure_build_folders_success_and_failure(tmp_path, packer_path, null_tem
 
     failed = gather(tmp_path, bad.name)
     assert failed.status == "failed" and "non-zero exit status: 3" in (failed.error or "")
-    assert failed.phases and failed.phases[-1].status == "failed" and failed.error_log is not None
+    assert failed.error.startswith("Script exited with non-zero exit status: 3")  # the build error record
+    # The step before Packer's "Provisioning step had errors" failed. shell-local prints its output as `say` lines,
+    # so here that is its last output line; remote shell and Ansible output is `message` (not a step).
+    assert [(p.name.split(":")[0], p.status) for p in failed.phases] == [
+        ("Running local shell script", "done"), ("before the failure", "failed"),
+        ("Provisioning step had errors", "done")]
+    assert failed.error_log is not None
     assert "no junit.xml" in " ".join(failed.notes)
     page = render(failed)
     assert "non-zero exit status: 3" in page and 'href="packer-build.log"' in page
@@ -356,3 +362,17 @@ def test_sbom_reader_reads_what_builder_diff_reads(tmp_path):
     write_sbom(_tree(tmp_path / "tree", {"libc6": "2.36-9", "zlib1g": "1:1.2.13"}), sbom, IMAGE, "1.0.0",
                {"hpcx": {"sha256": "0" * 64, "version": "2.24", "filename": "hpcx.tbz"}})
     assert report_packages(sbom) == sbom_packages(sbom) == {"libc6": "2.36-9", "zlib1g": "1:1.2.13", "hpcx": "2.24"}
+
+
+def test_packer_steps_are_say_lines_and_output_is_not(tmp_path):
+    """azure-arm's steps and provisioner starts are `say`; remote command output is `message` (the sample run of
+    tests/packer/test_events.py)."""
+    from builder.report.data import packer_steps
+    from tests.packer.test_events import AZURE_RUN
+
+    log = tmp_path / "packer-build.log"
+    log.write_text(AZURE_RUN, encoding="utf-8")
+    steps, error, span = packer_steps(log)
+    assert [(s.name, s.start, s.seconds) for s in steps] == [
+        ("Running builder ...", 0.0, 2.0), ("Provisioning with Ansible...", 2.0, 7.0)]
+    assert error is None and span == 9.0
