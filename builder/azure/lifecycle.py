@@ -79,6 +79,7 @@ class Lifecycle:
         self.dest = Destination.of(self.image)
         self.compute = compute_client(settings)
         self.progress = progress
+        self.listed_etags: dict[str, str | None] = {}
 
     def _args(self, version: str | None = None) -> tuple[str, ...]:
         d = self.dest
@@ -89,6 +90,7 @@ class Lifecycle:
         """All versions, newest first; ``latest`` marks what Azure resolves ``latest`` to."""
         with arm_errors(f"listing versions of {self.dest.definition}"):
             items = [v.as_dict() for v in self.compute.gallery_image_versions.list_by_gallery_image(*self._args())]
+        self.listed_etags = {i["name"]: i.get("etag") for i in items}  # for gc's conditional deletes
         now = _now()
         infos = sorted((_info(i, now) for i in items), key=lambda v: sort_key(v.version), reverse=True)
         for info in infos:
@@ -212,10 +214,23 @@ class Lifecycle:
                 doomed.append({"version": info.version, "reason": info.state})
         if dry_run or not doomed:
             return doomed
+        from azure.core.exceptions import HttpResponseError
+
+        # each delete is conditional on the version being as listed (If-Match): one promoted (or otherwise changed)
+        # since the listing is 412 and kept, never deleted on a stale decision
+        deleted, pollers = [], []
         with arm_errors("deleting versions"):
-            pollers = [(d["version"], self.compute.gallery_image_versions.begin_delete(*self._args(d["version"])))
-                       for d in doomed]
-            for version, poller in pollers:
-                self.progress(Progress("gc", f"deleting {version}"))
+            for item in doomed:
+                version = item["version"]
+                try:
+                    pollers.append((item, self.compute.gallery_image_versions.begin_delete(
+                        *self._args(version), **if_match(self.listed_etags.get(version)))))
+                except HttpResponseError as exc:
+                    if exc.status_code != 412 and arm_code(exc) != "PreconditionFailed":
+                        raise
+                    self.progress(Progress("gc", f"kept {version}: it changed since it was listed"))
+            for item, poller in pollers:
+                self.progress(Progress("gc", f"deleting {item['version']}"))
                 poller.result()
-        return doomed
+                deleted.append(item)
+        return deleted

@@ -212,6 +212,38 @@ def test_expired_version_is_not_promoted_without_force(arm_emulator, catalog):
     assert life.promote("1.0.0", force=True).exclude_from_latest is False
 
 
+def test_gc_keeps_a_version_promoted_after_it_was_listed(arm_emulator, catalog):
+    settings = arm_emulator.settings
+    for version in ("1.0.0", "1.0.1"):
+        publish_version(
+            catalog,
+            IMAGE,
+            source=_source(version),
+            version=version,
+            settings=settings,
+            tags=provenance(verification="passed"),
+        )
+    arm_emulator.fault("hold", count=1, method="DELETE", path=r"/versions/1\.0\.1$")
+    outcome: list = []
+
+    def gc() -> None:
+        try:
+            outcome.append(Lifecycle(catalog, IMAGE, settings).gc(keep=0))
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=gc)
+    thread.start()
+    try:
+        _wait_for(lambda: arm_emulator.stats()["holding"] == 1, "gc's delete of 1.0.1 to be held")
+        Lifecycle(catalog, IMAGE, settings).promote("1.0.1")
+    finally:
+        arm_emulator._control("POST", "faults/release")
+        thread.join(timeout=120)
+    assert outcome == [[{"version": "1.0.0", "reason": "staged"}]], outcome
+    assert [(v.version, v.latest) for v in Lifecycle(catalog, IMAGE, settings).versions()] == [("1.0.1", True)]
+
+
 # ------------------------------------------------------------------ 3. state files
 
 
