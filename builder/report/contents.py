@@ -92,7 +92,7 @@ def local_contents(folder: Path, artifacts: dict[str, Path], notes: list[str]) -
             components, source = {str(k): str(v) for k, v in data["components"].items()}, manifest.name
     if not source and (folder / "render" / VARS_FILE).is_file():
         components = rendered_components(folder / "render" / VARS_FILE, notes)
-        source = f"render/{VARS_FILE} (the catalog's pins: the build stopped before writing its manifest)"
+        source = f"render/{VARS_FILE} (the catalog's pins: the build has written no manifest.json)"
     sboms = [artifacts["sbom"]] if artifacts.get("sbom") else sorted(folder.glob("*.cdx.json"))
     packages, package_source = read_sbom(sboms[0] if sboms else None, notes)
     return components, source, packages, package_source

@@ -154,7 +154,7 @@ def test_a_build_stopped_before_its_manifest_shows_the_rendered_pins(tmp_path):
     (record.directory / "render" / VARS_FILE).write_text(text, encoding="utf-8")
     report = gather(tmp_path, record.id)
     assert report.components == manifest["components"]
-    assert "stopped before writing its manifest" in report.components_source
+    assert "the build has written no manifest.json" in report.components_source
 
 
 def test_running_build_whose_process_died_reads_as_abandoned(tmp_path):
