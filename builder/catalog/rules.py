@@ -270,6 +270,46 @@ def _purpose(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
                                                       f"target {want_cpu} sizes")
 
 
+# Components whose kernel modules DKMS builds on the build VM (each package and its source): Secure Boot then
+# refuses them, since DKMS signs with a key made there that no deployed VM has enrolled (dkms 3.0.10
+# prepare_signing; builder.verify.probe.MOK_CERTIFICATES).
+DKMS_MODULES = {
+    "nvidia_driver": ("nvidia-dkms-{branch}-open", "the CUDA repository's, builder/data/feeds/cuda-ubuntu2404.yaml"),
+    "doca_ofed": ("mlnx-ofed-kernel-dkms", "Mellanox/doca-driver-build Ubuntu_Dockerfile:104-109,153@445df1e8b7db"),
+    "rocm": ("amdgpu-dkms", "builder/data/feeds/amdgpu-ubuntu2204.yaml"),
+}
+SECURE_BOOT_FIX = ("set gallery.features.security_type to Standard (TrustedLaunchSupported images must then be "
+                   "deployed with Secure Boot off), or leave the component out")
+
+
+@rule("secure-boot", "a TrustedLaunch image carries no DKMS-built kernel module (a warning on TrustedLaunchSupported)")
+def _secure_boot(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    security = m.gallery.features.security_type
+    if security == "Standard":
+        return
+    severity = "error" if security == "TrustedLaunch" else "warning"
+    for name, (package, source) in DKMS_MODULES.items():
+        component = getattr(m.components, name, None)
+        if component is None:
+            continue
+        package = package.format(branch=getattr(component, "branch", None) or "<branch>")
+        extra = ("; Ubuntu's prebuilt signed modules (linux-modules-nvidia-<branch>-server-open-azure, as "
+                 "Azure/az-cgpu-onboarding src/step-1-install-gpu-driver.sh@83b8f307f930 installs them) are "
+                 "not supported by this project yet") if name == "nvidia_driver" else ""
+        yield img.problem(("components", name), f"{name} builds its kernel modules with DKMS ({package}, {source}); "
+                          f"Secure Boot ({security}) refuses modules signed on the build VM: {SECURE_BOOT_FIX}"
+                          f"{extra}", severity)
+
+
+@rule("build-vm", "the build runs on a size without GPUs (hardware validation runs on the target sizes)")
+def _build_vm(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    sku = cat.skus.get(m.build.vm_size)
+    if sku is not None and sku.category == "gpu":
+        yield img.problem(("build", "vm_size"), f"{m.build.vm_size} is a GPU size; no build step needs a GPU "
+                          "(hardware checks run on the target sizes): use a general-purpose size such as the "
+                          "catalog's default in base-dsvm.yaml")
+
+
 @rule("gallery", "gallery/definition names, known regions, replica counts >= 1, EOL in the future")
 def _gallery(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
     g = m.gallery
