@@ -28,8 +28,9 @@ from builder.versions import at_least, parse
 
 SETUP_FIX = "install with `sudo bash .ci/setup`"
 ANSIBLE_MINIMUM = "10"  # pyproject.toml: "ansible>=10"
-PLUGINS_FIX = ("install it with `bash .ci/setup` (builds the plugins into .venv/packer-plugins; run with "
-               "PACKER_PLUGIN_PATH=$PWD/.venv/packer-plugins) or `packer plugins install {source}`")
+PLUGINS_FIX = ("`packer plugins install {source}` (downloads it from GitHub), or `bash .ci/setup` for the plugins "
+               "it builds into .venv/packer-plugins (run with PACKER_PLUGIN_PATH=$PWD/.venv/packer-plugins; "
+               "docs/azure.md, The real tools)")
 
 
 def _where(tool: str) -> str | None:
