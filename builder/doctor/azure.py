@@ -91,7 +91,7 @@ def _get(compute, url: str, api_version: str, params: dict[str, str] | None = No
     return response.status_code, response.json()
 
 
-def _pages(compute, url: str, api_version: str) -> list[dict[str, Any]]:
+def _pages(compute, url: str, api_version: str) -> list[dict[str, Any]] | None:
     """Every ``value`` item of a paged list (following ``nextLink``); None when the scope answers 404."""
     status, body = _get(compute, url, api_version)
     if status == 404:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,9 +58,27 @@ def seed(emulator, target_limit: int = 200, target_used: int = 0) -> None:
          "limit": target_limit}]})
 
 
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict[str, str]) -> Outcome:
+    """``builder ARGS`` in this process (click's runner: the same command group, exit codes and streams as the
+    console script, without a new interpreter per call)."""
+    from click.testing import CliRunner
+
+    from builder.cli import app
+
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **env})
+    return Outcome(result.exit_code, result.stdout, result.stderr)
+
+
 def doctor(run_cli, env, *args: str, image: str | None = IMAGE, catalog: Path | None = None):
     extra = ["--catalog", str(catalog)] if catalog else []
-    result = run_cli(*extra, "doctor", *([image] if image else []), "--target", "azure", "--json", *args, env=env)
+    result = cli(*extra, "doctor", *([image] if image else []), "--target", "azure", "--json", *args, env=env)
     return result, json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
 
 
@@ -88,7 +107,7 @@ def test_all_ok_exits_0_and_json_shape(run_cli, arm_emulator, doctor_env):
 
 def test_text_table(run_cli, arm_emulator, doctor_env):
     seed(arm_emulator, target_limit=10)
-    result = run_cli("doctor", IMAGE, "--target", "azure", env=doctor_env)
+    result = run_cli("doctor", IMAGE, "--target", "azure", env=doctor_env)  # the console script, once
     assert result.code == 1
     assert "how to fix" in result.stdout and "MISS" in result.stdout and "1 miss(es)" in result.stdout
 
@@ -232,7 +251,7 @@ def test_no_subscription_is_a_miss(run_cli, doctor_env):
 
 
 def test_unknown_image_is_exit_2(run_cli, doctor_env):
-    result = run_cli("doctor", "no-such-image", "--target", "azure", env=doctor_env)
+    result = cli("doctor", "no-such-image", "--target", "azure", env=doctor_env)
     assert result.code == 2 and "no-such-image" in result.stderr and "Traceback" not in result.stderr
 
 
