@@ -80,7 +80,7 @@ def gather_local(state_dir: Path, folder: Path) -> Report:
     report.timeline_note = "phases run one after another; a cached layer restores a snapshot instead of converging"
     seen = set()
     for row in report.phases:
-        if row.log and row.log.path not in seen:
+        if row.log and row.log.exists and row.log.path not in seen:  # a cached phase writes none
             seen.add(row.log.path)
             report.logs.append(Link.of(f"{row.name}: {row.log.label}", row.log.path))
     rendered = folder / "render" / VARS_FILE

@@ -27,6 +27,7 @@ table { border-collapse: collapse; width: 100%; margin: 6px 0; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: var(--bg); font-weight: 600; }
 td.num { text-align: right; white-space: nowrap; }
+td.name { min-width: 20em; } td.phase { white-space: nowrap; }
 code, .mono { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre-wrap;
               word-break: break-word; }
 .alert { border: 2px solid var(--bad); background: #ffebe9; padding: 10px 14px; margin: 16px 0; border-radius: 6px; }
@@ -79,7 +80,8 @@ footer { color: var(--muted); margin-top: 30px; font-size: 12px; }
     <tr><th>check</th><th>run</th><th>expected</th><th>found</th><th>message</th></tr>
     {% for run, c in failures %}
     <tr class="{{ c.outcome }}" data-check="{{ c.name }}">
-      <td><code>{{ c.name }}</code></td><td>{{ run.label }}</td><td><code>{{ c.expected or "-" }}</code></td>
+      <td class="name"><code>{{ c.name }}</code></td><td>{{ run.label }}</td>
+      <td><code>{{ c.expected or "-" }}</code></td>
       <td><code>{{ c.found or "-" }}</code></td><td><code>{{ c.message or "" }}</code></td>
     </tr>
     {% endfor %}
@@ -93,13 +95,14 @@ footer { color: var(--muted); margin-top: 30px; font-size: 12px; }
   <tr><th>phase</th><th>status</th><th class="num">duration</th><th>when</th><th>detail</th><th>log</th></tr>
   {% for p in r.phases %}
   <tr class="phase-{{ p.status }}">
-    <td><code>{{ p.name }}</code></td><td>{{ p.status }}</td><td class="num">{{ p.seconds | duration }}</td>
+    <td class="phase"><code>{{ p.name }}</code></td><td>{{ p.status }}</td>
+    <td class="num">{{ p.seconds | duration }}</td>
     <td><div class="bar">{% if p.status not in ("skipped", "pending") %}
       <span style="left: {{ '%.2f' % (100 * p.start / total) }}%;
         width: {{ '%.2f' % (100 * p.seconds / total) }}%"></span>{% endif %}</div></td>
     <td><code>{{ p.detail }}</code></td>
-    <td>{% if p.log %}<a href="{{ link(p.log) }}">{{ p.log.label }}</a>
-      {%- if not p.log.exists %} (missing){% endif %}{% endif %}</td>
+    <td>{% if p.log and p.log.exists %}<a href="{{ link(p.log) }}">{{ p.log.label }}</a>
+      {%- elif p.log %}<span class="meta">none written</span>{% endif %}</td>
   </tr>
   {% endfor %}
 </table>
@@ -117,7 +120,7 @@ footer { color: var(--muted); margin-top: 30px; font-size: 12px; }
   <tr><th>check</th><th>outcome</th><th>expected</th><th>found</th><th>message</th></tr>
   {% for c in run.checks %}
   <tr class="{{ c.outcome }}">
-    <td><code>{{ c.name }}</code></td><td class="outcome">{{ c.outcome }}</td>
+    <td class="name"><code>{{ c.name }}</code></td><td class="outcome">{{ c.outcome }}</td>
     <td><code>{{ c.expected if c.expected is not none else "" }}</code></td>
     <td><code>{{ c.found if c.found is not none else "" }}</code></td>
     <td><code>{{ c.message or "" }}</code></td>
