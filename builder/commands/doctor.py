@@ -14,11 +14,13 @@ from builder.cli import Context, pass_ctx
 @click.option("--feed", default="upstream", show_default=True,
               help="Local target: the feed the build would use (stand-in needs dpkg-deb, apt-ftparchive, gpg).")
 @click.option("--no-boot-test", is_flag=True, help="Local target: the build skips the QEMU boot test.")
+@click.option("--subscription", default=None, metavar="ID",
+              help="Azure target: subscription id [default: $AZURE_SUBSCRIPTION_ID].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @pass_ctx
-def doctor(ctx: Context, image: str | None, target: str, feed: str, no_boot_test: bool, as_json: bool,
-           quiet: bool) -> None:
+def doctor(ctx: Context, image: str | None, target: str, feed: str, no_boot_test: bool, subscription: str | None,
+           as_json: bool, quiet: bool) -> None:
     """Check the tools, credentials, quota, rights, terms and gallery definition a build of IMAGE needs.
 
     Without IMAGE only the target's tools are checked. Exit 0 when everything is there, 1 on any miss, 2 on bad
@@ -42,7 +44,7 @@ def doctor(ctx: Context, image: str | None, target: str, feed: str, no_boot_test
         say("checking Packer, its plugins and Ansible")
         checks = azure_tool_checks(catalog)
         if image is not None:
-            checks += azure_checks(catalog, image, target, say)
+            checks += azure_checks(catalog, image, target, say, subscription=subscription)
     result = summary(checks, image, target)
     if as_json:
         from builder.output import emit_json
@@ -50,8 +52,7 @@ def doctor(ctx: Context, image: str | None, target: str, feed: str, no_boot_test
         emit_json(result)
     else:
         _print(result)
-    ctx_exit = click.get_current_context()
-    ctx_exit.exit(0 if result["ok"] else 1)
+    click.get_current_context().exit(0 if result["ok"] else 1)
 
 
 def _print(result: dict) -> None:

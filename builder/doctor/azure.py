@@ -111,13 +111,13 @@ def _pages(compute, url: str, api_version: str) -> list[dict[str, Any]] | None:
     return items
 
 
-def settings_check(env: dict[str, str] | None = None) -> tuple[Check, Any]:
+def settings_check(env: dict[str, str] | None = None, subscription: str | None = None) -> tuple[Check, Any]:
     """The subscription and endpoint settings (``settings_from_env``, as publishing reads them)."""
     from builder.azure.settings import settings_from_env
     from builder.errors import InputError
 
     try:
-        settings = settings_from_env(env)
+        settings = settings_from_env(env, subscription_id=subscription)
     except InputError as exc:
         return missed("subscription", str(exc), "export AZURE_SUBSCRIPTION_ID=<id> (`az account show --query id "
                       "-o tsv`), or fix the variable named", "azure"), None
@@ -331,10 +331,11 @@ def _security_type(features: Any) -> str | None:
     return None
 
 
-def azure_checks(catalog, image: str, target: str, say: Say, env: dict[str, str] | None = None) -> list[Check]:
+def azure_checks(catalog, image: str, target: str, say: Say, env: dict[str, str] | None = None,
+                 subscription: str | None = None) -> list[Check]:
     """Every Azure check for ``image``, in order; stops after a miss the later checks depend on."""
     model = catalog.model(image)
-    check, settings = settings_check(env)
+    check, settings = settings_check(env, subscription)
     checks = [check]
     if settings is None:
         return checks
