@@ -135,7 +135,7 @@ def test_runs_colliding_on_the_create_share_one_version(arm_emulator, catalog):
         _wait_for(lambda: arm_emulator.stats()["holding"] == 1, "the first run's create to be held")
         second = publish_version(catalog, IMAGE, source=_source("same"), settings=settings)
     finally:
-        arm_emulator._control("POST", "faults/release")
+        arm_emulator.release()
         first.join(timeout=120)
     assert len(outcomes) == 1 and not isinstance(outcomes[0], Exception), outcomes
     assert outcomes[0].version == second.version and second.action == "created"
@@ -183,7 +183,7 @@ def test_delayed_promote_cannot_undo_a_concurrent_yank(arm_emulator, catalog):
         _wait_for(lambda: arm_emulator.stats()["holding"] == 1, "promote's PATCH to be held")
         Lifecycle(catalog, IMAGE, settings).yank("1.0.0", "driver regression")
     finally:
-        arm_emulator._control("POST", "faults/release")
+        arm_emulator.release()
         thread.join(timeout=120)
     assert len(outcome) == 1 and isinstance(outcome[0], OperationError), outcome
     assert "yanked" in str(outcome[0])
@@ -238,7 +238,7 @@ def test_gc_keeps_a_version_promoted_after_it_was_listed(arm_emulator, catalog):
         _wait_for(lambda: arm_emulator.stats()["holding"] == 1, "gc's delete of 1.0.1 to be held")
         Lifecycle(catalog, IMAGE, settings).promote("1.0.1")
     finally:
-        arm_emulator._control("POST", "faults/release")
+        arm_emulator.release()
         thread.join(timeout=120)
     assert outcome == [[{"version": "1.0.0", "reason": "staged"}]], outcome
     assert [(v.version, v.latest) for v in Lifecycle(catalog, IMAGE, settings).versions()] == [("1.0.1", True)]
