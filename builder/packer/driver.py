@@ -151,8 +151,8 @@ class _Forwarder:
     on Azure) then runs to its end while Packer waits for it: on a loaded machine that window is wide, and the
     driver test waited the whole sleep. So once interrupted, the driver repeats SIGINT every
     ``REFORWARD_SECONDS`` to the group's processes that are not Packer itself (Packer's own processes share its
-    executable; Packer treats a second interrupt as "exit now, no clean-up", so they get it once), and kills
-    the group ``grace`` seconds after the first signal if Packer is still running.
+    executable and get it once, as before, so the clean-up Packer starts on the first one is left alone), and
+    kills the group ``grace`` seconds after the first signal if Packer is still running.
     """
 
     def __init__(self, proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
