@@ -53,6 +53,7 @@ def converge_command(rootfs: Path, vars_file: Path, tags: str | None, check_mode
     """Apply ansible/image.yml to ROOTFS with the rendered variables."""
     from dataclasses import asdict
 
+    import builder.render  # noqa: F401  (yaml.safe_load reads the vars file's !unsafe tags as strings)
     from builder.converge import converge
     from builder.output import emit_json
     from builder.rootfs import require_tools
