@@ -17,6 +17,7 @@ import yaml
 
 from builder.errors import InputError, OperationError
 from builder.paths import ANSIBLE_CONFIG, ANSIBLE_DIR, PLAYBOOK
+from builder.render import load_vars
 from builder.rootfs import chroot_mounts
 from builder.stack.layers import TAGS
 
@@ -41,7 +42,7 @@ def _feed_paths(vars_file: Path, sources: dict[Path, Path] | None = None) -> lis
     The host folder is the same path unless ``sources`` maps the path (or a folder above it) elsewhere.
     """
     try:
-        data = yaml.safe_load(vars_file.read_text()) or {}
+        data = load_vars(vars_file) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"cannot read variables: {exc}", file=vars_file) from exc
     if not isinstance(data, dict) or "builder_image" not in data:

@@ -36,7 +36,7 @@ def _git(args: list[str], cwd: Path | None, **kwargs) -> subprocess.CompletedPro
 
 
 def changed_files(ref: str, cwd: Path | None = None) -> Changes:
-    result = _git(["diff", "--name-only", f"{ref}...HEAD"], cwd, text=True)
+    result = _git(["diff", "--name-only", "--end-of-options", f"{ref}...HEAD"], cwd, text=True)
     if result.returncode != 0:
         raise InputError(f"git cannot compare with '{ref}': {result.stderr.strip() or 'unknown ref'}",
                          field="--changed-since")
@@ -48,7 +48,7 @@ def changed_files(ref: str, cwd: Path | None = None) -> Changes:
 
 def extract_inputs(ref: str, top: Path, paths: list[str], dest: Path) -> None:
     """The files under ``paths`` (repo-relative; folders end with ``/``) as committed at ``ref``, into ``dest``."""
-    listed = _git(["ls-tree", "-r", "--name-only", "-z", ref, "--", *paths], top)
+    listed = _git(["ls-tree", "-r", "--name-only", "-z", "--end-of-options", ref, "--", *paths], top)
     if listed.returncode != 0:
         raise InputError(f"git cannot list '{ref}': {listed.stderr.decode(errors='replace').strip()}",
                          field="--changed-since")

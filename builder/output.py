@@ -21,10 +21,17 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
 
 
+# Width for output that is not a terminal (a pipe, a CI log): wide enough that no table is cut or wrapped
+# (rich falls back to 80 columns there); a table is only as wide as its content.
+PIPE_WIDTH = 4096
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if getattr(stream, "isatty", lambda: False)() else PIPE_WIDTH
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def text(value: Any):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -60,8 +61,8 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise InputError(f"expected a number of seconds, got '{raw}'", file="environment", field=name) from None
-    if value < 0:
-        raise InputError(f"must be >= 0, got '{raw}'", file="environment", field=name)
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"must be a finite number >= 0, got '{raw}'", file="environment", field=name)
     return value
 
 

@@ -269,10 +269,18 @@ def builds(ctx: Context, image: str | None, limit: int, as_json: bool) -> int:
     for r in reversed(found):
         failed = next((p.name for p in r.phases if p.status in ("failed", "interrupted")), "")
         rows.append([r.id, r.image, r.status + (f" ({failed})" if failed else ""), f"{r.duration:.0f}s",
-                     r.version or "", _published(r.published), ", ".join(Path(p).name for p in r.artifacts.values())])
-    console().print(table("builds", ["id", "image", "status", "duration", "version", "published", "artifacts"],
-                          rows))
+                     r.version or "", _published(r.published), ", ".join(Path(p).name for p in r.artifacts.values()),
+                     _report(r.directory)])
+    console().print(table("builds", ["id", "image", "status", "duration", "version", "published", "artifacts",
+                                     "report"], rows))
+    click.echo("HTML report of a build: builder report ID (writes <state>/builds/ID/report.html)", err=True)
     return 0
+
+
+def _report(directory: Path) -> str:
+    """The build's HTML report when ``builder report`` wrote one, else nothing."""
+    page = directory / "report.html"
+    return str(page) if page.is_file() else ""
 
 
 def _published(published: dict) -> str:

@@ -181,7 +181,7 @@ def matrix(ctx: Context, ref: str | None, only: str | None) -> int:
     if ref is not None and (not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r") or len(ref) > 256):
         # A ref is never an option: git would read `--output=F` as one (and write F).
         raise InputError(f"not a git revision: {ref[:80]!r}", field="--changed-since")
-    changed = changed_files(ref) if ref else None
+    changed = changed_files(ref, catalog.root) if ref else None  # git runs in the catalog's repository
     emit_json(build_matrix(catalog, changed, names))
     return 0
 

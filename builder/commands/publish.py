@@ -14,6 +14,7 @@ import click
 
 from builder.cli import Context, pass_ctx
 from builder.errors import InputError
+from builder.output import plain
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 subscription_option = click.option("--subscription", default=None, metavar="ID",
@@ -175,7 +176,7 @@ def yank(ctx: Context, image: str, version: str, reason: str, subscription, as_j
     if as_json:
         emit_json(info.as_dict())
     else:
-        click.echo(f"yanked: {image} {version} ({reason})")
+        click.echo(f"yanked: {image} {version} ({plain(reason)})")
 
 
 @click.command("versions")
@@ -222,7 +223,7 @@ def gc(ctx: Context, image: str, keep: int, dry_run: bool, subscription, as_json
         return
     verb = "would delete" if dry_run else "deleted"
     for item in doomed:
-        click.echo(f"{verb}: {item['version']} ({item['reason']})")
+        click.echo(f"{verb}: {item['version']} ({plain(item['reason'])})")
     if not doomed:
         click.echo("nothing to delete")
 
@@ -256,10 +257,8 @@ def emulator(port: int, state_dir: Path, replication_delay: float, operation_del
         _load_faults(server, faults_file)
     sys.stdout.write(server.ready_line() + "\n")
     sys.stdout.flush()
-    try:
+    try:  # Ctrl-C propagates: the command group exits 130, as for every command
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.httpd.server_close()
 

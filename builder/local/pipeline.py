@@ -288,7 +288,7 @@ class Pipeline:
         return profile_for(market.publisher, market.offer, market.sku)
 
     def render(self, phase: records.Phase) -> None:
-        from builder.render import VARS_FILE, write_render
+        from builder.render import VARS_FILE, load_vars, write_render
 
         self.reporter.update(f"feed {self.options.feed}")
         feed: Any = self.options.feed
@@ -303,9 +303,7 @@ class Pipeline:
                                os_override=self.state.render_os or self.state.os, image_version=self.version,
                                cache_dir=self.options.cache_dir)
         self.state.vars_file = out / VARS_FILE
-        import yaml
-
-        self.state.variables = yaml.safe_load(self.state.vars_file.read_text())
+        self.state.variables = load_vars(self.state.vars_file)
         phase.detail = f"{len(written)} file(s), feed {self.state.variables.get('package_feed')}"
 
     def _layer_step(self, index: int) -> Callable[[records.Phase], None]:

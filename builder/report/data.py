@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from builder.errors import InputError
-from builder.report import changes as C
+from builder.report.changes import changes, previous_azure, previous_local
 from builder.report.checks import local_runs, read_junit
 from builder.report.contents import (
     AZURE_FOLDER,
@@ -113,8 +113,8 @@ def gather_local(state_dir: Path, folder: Path) -> Report:
         facts.append(("published", f"{pub.get('version', '')} to {pub.get('gallery', '')} ({pub.get('kind', '')}, "
                                    f"{pub.get('action', '')}): {pub.get('id', '')}"))
     report.facts = [(k, v) for k, v in facts if v]
-    previous = C.previous_local(state_dir, builds, record)
-    report.changes = C.changes(report, previous, notes)
+    previous = previous_local(state_dir, builds, record)
+    report.changes = changes(report, previous, notes)
     report.notes = notes
     return report
 
@@ -214,6 +214,6 @@ def gather_azure(state_dir: Path, folder: Path) -> Report:
                  ("SBOM sha256", record.get("sbom_sha256"))]
         report.facts = [(k, str(v)) for k, v in facts if v]
     report.facts.insert(0, ("started", _stamp(started)))
-    report.changes = C.changes(report, C.previous_azure(state_dir, folder, match["image"]), notes)
+    report.changes = changes(report, previous_azure(state_dir, folder, match["image"]), notes)
     report.notes = notes
     return report

@@ -130,3 +130,10 @@ def test_matrix_all_and_changed_since(run_cli, tmp_path):
     assert sorted(row["image"] for row in changed) == ["nca100-infer", "nch100-infer", "nct4-infer"]
     bad = run_cli("matrix", "--changed-since", "no-such-ref", cwd=repo)
     assert bad.code == 2 and "no-such-ref" in bad.stderr
+    # git runs in the catalog's repository, not in the directory the command was started from (issue 16)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    away = run_cli("--catalog", str(repo / "images"), "matrix", "--changed-since", base, cwd=elsewhere)
+    assert away.code == 0, away.stderr
+    assert sorted(row["image"] for row in json.loads(away.stdout)["include"]) == sorted(
+        row["image"] for row in changed)

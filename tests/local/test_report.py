@@ -206,6 +206,17 @@ def test_cli_writes_the_page_prints_its_path_and_json(tmp_path, capsys):
     assert [c["name"] for c in data["failed_checks"]] == [FAILING[0]] and data["status"] == "failed"
 
 
+def test_builds_lists_the_report_once_written(tmp_path, capsys):
+    record = make_build(tmp_path, started=1_000_000.0, components={}, packages=None, fail_check=FAILING)
+    assert main(["--state-dir", str(tmp_path), "builds"]) == 0
+    before = capsys.readouterr()
+    assert "report.html" not in before.out and "builder report ID" in before.err
+    assert main(["--state-dir", str(tmp_path), "report", record.id]) == 0
+    capsys.readouterr()
+    assert main(["--state-dir", str(tmp_path), "builds"]) == 0
+    assert "report.html" in capsys.readouterr().out.replace("\n", "")
+
+
 @pytest.mark.parametrize("build_id", ["no-such-build", "../builds", "x/../../etc"])
 def test_unknown_build_id_is_exit_2_naming_builder_builds(tmp_path, capsys, build_id):
     assert main(["--state-dir", str(tmp_path), "report", build_id]) == 2

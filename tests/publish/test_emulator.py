@@ -209,6 +209,7 @@ def test_cli_emulator_prints_ready_line_and_keeps_state(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
+    assert proc.returncode == 130  # Ctrl-C is an interruption, as for every command (issue 18)
     proc, again = start()
     try:
         assert again["cert"] == ready["cert"]

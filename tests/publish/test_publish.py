@@ -90,6 +90,10 @@ def test_full_lifecycle_through_the_cli(run_cli, arm_emulator, catalog, tmp_path
     assert done["versions"] == dry["versions"]
     assert [v["version"] for v in _json(run_cli("versions", IMAGE, "--json", env=arm_emulator.env()))] == [
         f"{today}.1"]
+    # a reason is printed as text: an escape sequence in it never reaches the terminal (issue 18)
+    hostile = run_cli("yank", IMAGE, f"{today}.1", "--reason", "bad\x1b[2J\x9b31m build", env=arm_emulator.env())
+    assert hostile.code == 0, hostile.stderr
+    assert "\x1b" not in hostile.stdout and "\x9b" not in hostile.stdout and "bad[2J31m build" in hostile.stdout
 
 
 def test_gc_never_deletes_the_current_latest(arm_emulator, catalog):

@@ -49,7 +49,9 @@ def test_default_credential_is_azure_identity():
     ({"BUILDER_ARM_ENDPOINT": "http://127.0.0.1:1"}, "BUILDER_ARM_ENDPOINT: 'http://127.0.0.1:1' must be an https"),
     ({"BUILDER_ARM_CERT": "/nonexistent.pem"}, "BUILDER_ARM_CERT: certificate file"),
     ({"BUILDER_ARM_POLLING_INTERVAL": "soon"}, "BUILDER_ARM_POLLING_INTERVAL: expected a number"),
-    ({"BUILDER_ARM_RETRY_BACKOFF": "-1"}, "BUILDER_ARM_RETRY_BACKOFF: must be >= 0"),
+    ({"BUILDER_ARM_RETRY_BACKOFF": "-1"}, "BUILDER_ARM_RETRY_BACKOFF: must be a finite number >= 0"),
+    ({"BUILDER_ARM_POLLING_INTERVAL": "nan"}, "BUILDER_ARM_POLLING_INTERVAL: must be a finite number >= 0"),
+    ({"BUILDER_ARM_RETRY_BACKOFF": "inf"}, "BUILDER_ARM_RETRY_BACKOFF: must be a finite number >= 0"),
 ])
 def test_bad_environment_values(env, message):
     with pytest.raises(InputError) as caught:
