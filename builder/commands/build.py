@@ -82,6 +82,9 @@ def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: 
     catalog = ctx.catalog
     catalog.model(image)
     if target == "azure":
+        if feed == "stand-in" or feed.startswith("file://"):
+            raise InputError(f"'{feed}' is a feed on this machine; the build VM in Azure cannot read it: use "
+                             "upstream or an http(s) mirror the build VM can reach", field="--feed")
         return _azure(ctx, image, feed, as_json, quiet, dry_run, on_error)
     if dry_run:
         raise InputError("--dry-run applies to --target azure; for a local build see `builder plan IMAGE`",

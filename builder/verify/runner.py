@@ -49,6 +49,9 @@ def check_target(connection: str, host: str | None) -> list[str]:
     if connection not in CONNECTIONS:
         raise InputError(f"unknown connection '{connection}' (use {', '.join(CONNECTIONS)})", field="--connection")
     if connection == "local":
+        if host:
+            raise InputError("--connection local checks this machine and takes no --host; use --connection ssh "
+                             f"--host {host} for another one", field="--host")
         return ["--connection=local"]
     if not host:
         raise InputError(f"--host is required with --connection {connection}", field="--host")

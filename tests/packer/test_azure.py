@@ -100,3 +100,11 @@ def test_ensure_destination_creates_the_definition_packer_needs(arm_emulator):
     said.clear()
     ensure_destination(CATALOG, "gpu-base", arm_emulator.settings, said.append)  # idempotent
     assert not any("creating" in line for line in said)
+
+
+@pytest.mark.parametrize("feed", ["stand-in", "file:///srv/feed"])
+def test_azure_build_refuses_a_feed_on_the_packer_host(run_cli, feed):
+    """The build VM in Azure cannot read a file:// feed on the machine that runs Packer (issue 16)."""
+    result = run_cli("build", "ndh100-train", "--target", "azure", "--feed", feed, "--dry-run")
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "--feed" in result.stderr and "build VM" in result.stderr

@@ -48,3 +48,9 @@ def test_static_checks_refuse_a_non_root_login(run_cli, tmp_path):
                      env={"PATH": f"{fake}:/usr/bin:/bin"})
     assert result.code == 1
     assert "expected root on the host" in result.stdout and "0 passed" in result.stdout
+
+
+def test_local_connection_refuses_a_host(run_cli):
+    """``--connection local`` checks this machine: a --host there would be silently ignored (issue 16)."""
+    result = run_cli("verify", "cpu-infer", "--connection", "local", "--host", "gpu-node-7")
+    assert result.code == 2 and "--host" in result.stderr and "Traceback" not in result.stderr
