@@ -157,7 +157,12 @@ class Lifecycle:
         self.progress(Progress("promote", f"promoting {version}"))
         now = _now()
         updated = self._conditional(version, "promote", "promoting", lambda r: self._promotion(version, r, force, now))
-        return _info(updated, _now())
+        return self._with_latest(_info(updated, _now()))
+
+    def _with_latest(self, info: VersionInfo) -> VersionInfo:
+        """``info`` with ``latest`` as Azure now resolves it (another version may be newer and eligible)."""
+        info.latest = any(v.latest and v.version == info.version for v in self.versions())
+        return info
 
     def _promotion(self, version: str, resource: dict[str, Any], force: bool,
                    now: dt.datetime) -> tuple[dict[str, str], dict[str, Any]]:

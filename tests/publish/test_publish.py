@@ -69,6 +69,7 @@ def test_full_lifecycle_through_the_cli(run_cli, arm_emulator, catalog, tmp_path
 
     promoted = _json(run_cli("promote", IMAGE, f"{today}.0", "--json", env=arm_emulator.env()))
     assert promoted["exclude_from_latest"] is False
+    assert promoted["latest"] is True  # what Azure now resolves latest to (issue 16: it always said false)
     listed = _json(run_cli("versions", IMAGE, "--json", env=arm_emulator.env()))
     assert [(v["version"], v["latest"], v["state"]) for v in listed] == [
         (f"{today}.1", False, "staged"), (f"{today}.0", True, "live")]
