@@ -17,6 +17,17 @@ from builder.errors import InputError
 from builder.output import plain
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+yes_option = click.option("--yes", "-y", is_flag=True, help="Do it without asking (required without a terminal).")
+
+
+def _confirmed(yes: bool, action: str) -> None:
+    """Ask before a destructive action; a run without a terminal (CI, a pipe) must say ``--yes`` instead."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"{action}: refusing without --yes (not run from a terminal, so nobody can be asked)",
+                         field="--yes")
+    click.confirm(f"{action}?", abort=True, err=True)
 subscription_option = click.option("--subscription", default=None, metavar="ID",
                                    help="Subscription id [default: $AZURE_SUBSCRIPTION_ID].")
 
@@ -106,11 +117,12 @@ def _git_commit() -> str | None:
               help="Verification result for the tags (promote needs 'passed'); on an existing version from the same "
                    "source, updates its tag. [default: pending for a new version]")
 @click.option("--force", is_flag=True, help="Replace an existing version that came from a different source.")
+@yes_option
 @subscription_option
 @json_option
 @pass_ctx
 def publish(ctx: Context, image: str, source_image_id, source_vm_id, source_version_id, vhd_uri, storage_account_id,
-            version, regions, git_commit, build_id, sbom, base_version, verification, force, subscription,
+            version, regions, git_commit, build_id, sbom, base_version, verification, force, yes, subscription,
             as_json) -> None:
     """Publish a version of IMAGE to its Azure Compute Gallery definition (staged: excluded from latest)."""
     from builder.azure import Source, provenance, publish_version
@@ -122,6 +134,8 @@ def publish(ctx: Context, image: str, source_image_id, source_vm_id, source_vers
     catalog = ctx.catalog
     catalog.model(image)
     override = _regions(regions)
+    if force:
+        _confirmed(yes, f"replace {image} {version or '(next version)'} if it came from another source")
     registry = LocalRegistry(ctx.state_dir)
     registry.load()  # a corrupted registry is an error before anything is published, not after
     settings = _settings(subscription)
@@ -163,14 +177,19 @@ def promote(ctx: Context, image: str, version: str, force: bool, subscription, a
 @click.argument("image")
 @click.argument("version")
 @click.option("--reason", required=True, help="Why (recorded in the builder.yanked tag).")
+@yes_option
 @subscription_option
 @json_option
 @pass_ctx
-def yank(ctx: Context, image: str, version: str, reason: str, subscription, as_json: bool) -> None:
-    """Withdraw VERSION of IMAGE: exclude from latest, end of life now, reason tag."""
+def yank(ctx: Context, image: str, version: str, reason: str, yes: bool, subscription, as_json: bool) -> None:
+    """Withdraw VERSION of IMAGE: exclude from latest, end of life now, reason tag.
+
+    Example: builder yank ndh100-train 2026.1129.0 --reason "driver regression" --yes
+    """
     from builder.azure import Lifecycle
     from builder.output import emit_json
 
+    _confirmed(yes, f"yank {image} {version} (its end of life is now; VMs can no longer be created from it)")
     with _gallery(ctx, subscription, as_json) as settings:
         info = Lifecycle(ctx.catalog, image, settings, ProgressPrinter(as_json)).yank(version, reason)
     if as_json:
@@ -208,14 +227,20 @@ def versions(ctx: Context, image: str, show_tags: bool, subscription, as_json: b
 @click.argument("image")
 @click.option("--keep", type=click.IntRange(min=0), required=True, help="Keep the newest N versions regardless.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@yes_option
 @subscription_option
 @json_option
 @pass_ctx
-def gc(ctx: Context, image: str, keep: int, dry_run: bool, subscription, as_json: bool) -> None:
-    """Delete excluded or expired versions of IMAGE beyond the newest --keep (never the current latest)."""
+def gc(ctx: Context, image: str, keep: int, dry_run: bool, yes: bool, subscription, as_json: bool) -> None:
+    """Delete excluded or expired versions of IMAGE beyond the newest --keep (never the current latest).
+
+    Example: builder gc ndh100-train --keep 5 --dry-run, then the same with --yes
+    """
     from builder.azure import Lifecycle
     from builder.output import emit_json
 
+    if not dry_run:
+        _confirmed(yes, f"delete the excluded or expired versions of {image} beyond the newest {keep}")
     with _gallery(ctx, subscription, as_json) as settings:
         doomed = Lifecycle(ctx.catalog, image, settings, ProgressPrinter(as_json)).gc(keep, dry_run)
     if as_json:

@@ -76,7 +76,7 @@ def test_full_lifecycle_through_the_cli(run_cli, arm_emulator, catalog, tmp_path
     text = run_cli("versions", IMAGE, env=arm_emulator.env())
     assert text.code == 0 and f"{today}.0" in text.stdout and "verification=passed" in text.stdout
 
-    yanked = _json(run_cli("yank", IMAGE, f"{today}.0", "--reason", "driver regression", "--json",
+    yanked = _json(run_cli("yank", IMAGE, f"{today}.0", "--reason", "driver regression", "--json", "--yes",
                            env=arm_emulator.env()))
     assert yanked["state"] == "yanked" and yanked["exclude_from_latest"] is True
     assert yanked["tags"]["builder.yanked"] == "driver regression"
@@ -87,12 +87,13 @@ def test_full_lifecycle_through_the_cli(run_cli, arm_emulator, catalog, tmp_path
     dry = _json(run_cli("gc", IMAGE, "--keep", "1", "--dry-run", "--json", env=arm_emulator.env()))
     assert dry == {"dry_run": True, "versions": [{"version": f"{today}.0", "reason": "yanked"}]}
     assert len(_json(run_cli("versions", IMAGE, "--json", env=arm_emulator.env()))) == 2
-    done = _json(run_cli("gc", IMAGE, "--keep", "1", "--json", env=arm_emulator.env()))
+    done = _json(run_cli("gc", IMAGE, "--keep", "1", "--json", "--yes", env=arm_emulator.env()))
     assert done["versions"] == dry["versions"]
     assert [v["version"] for v in _json(run_cli("versions", IMAGE, "--json", env=arm_emulator.env()))] == [
         f"{today}.1"]
     # a reason is printed as text: an escape sequence in it never reaches the terminal (issue 18)
-    hostile = run_cli("yank", IMAGE, f"{today}.1", "--reason", "bad\x1b[2J\x9b31m build", env=arm_emulator.env())
+    hostile = run_cli("yank", IMAGE, f"{today}.1", "--yes", "--reason", "bad\x1b[2J\x9b31m build",
+                      env=arm_emulator.env())
     assert hostile.code == 0, hostile.stderr
     assert "\x1b" not in hostile.stdout and "\x9b" not in hostile.stdout and "bad[2J31m build" in hostile.stdout
 
@@ -120,7 +121,8 @@ def test_publish_is_idempotent_and_guards_the_source(run_cli, arm_emulator):
 
     other = _publish(run_cli, arm_emulator, "--version", "1.2.3", source="other")
     assert other.code == 1 and "different source" in other.stderr and "--force" in other.stderr
-    replaced = _json(_publish(run_cli, arm_emulator, "--version", "1.2.3", "--force", "--json", source="other"))
+    replaced = _json(_publish(run_cli, arm_emulator, "--version", "1.2.3", "--force", "--yes", "--json",
+                              source="other"))
     assert replaced["action"] == "replaced" and replaced["source"].endswith("/images/other")
 
 
@@ -247,3 +249,17 @@ def test_verification_recorded_after_publish_allows_promote(run_cli, arm_emulato
     rerun = _json(_publish(run_cli, arm_emulator, "--version", "4.0.0", "--json"))
     assert rerun["action"] == "unchanged" and rerun["tags"]["builder.verification"] == "passed"
     assert run_cli("promote", IMAGE, "4.0.0", env=arm_emulator.env()).code == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["yank", IMAGE, "1.0.0", "--reason", "r"],
+    ["gc", IMAGE, "--keep", "1"],
+    ["publish", IMAGE, "--source-image-id", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/i",
+     "--version", "1.0.0", "--force"],
+])
+def test_destructive_commands_refuse_without_yes_when_not_interactive(run_cli, arm_emulator, args):
+    """Nothing is asked of a pipe or CI; without --yes the command refuses before any request (issue 16)."""
+    before = arm_emulator.stats()["requests"]
+    result = run_cli(*args, env=arm_emulator.env())
+    assert result.code == 2 and "--yes" in result.stderr and "Traceback" not in result.stderr
+    assert arm_emulator.stats()["requests"] == before
