@@ -110,8 +110,13 @@ class UnsafeText(str):
 UNSAFE_TAG = "!unsafe"
 
 
+# Jinja's default block, variable and comment openers (Ansible keeps the defaults and no line statements): a
+# string without one of them cannot be a template.
+JINJA_OPENERS = ("{{", "{%", "{#")
+
+
 def mark_unsafe(value: Any) -> Any:
-    """``value`` with every string in it (mapping keys too) an :class:`UnsafeText`.
+    """``value`` with every string in it (mapping keys too) that could be a template an :class:`UnsafeText`.
 
     Every value comes from the catalog (or is derived from it), so none may reach Ansible as a template: a
     ``{{ lookup('pipe', ...) }}`` in a download URL or a SKU's ``gpu_model`` would otherwise run on the
@@ -119,9 +124,13 @@ def mark_unsafe(value: Any) -> Any:
     YAML tag, on the individual elements of lists and mappings ("Unsafe or raw strings",
     https://docs.ansible.com/ansible/latest/playbook_guide/playbooks_advanced_syntax.html#unsafe-or-raw-strings):
     Ansible then never templates the value, wherever it is used.
+
+    Only strings holding a Jinja opener are tagged: ansible-core 2.19 resolves a ``!unsafe`` scalar as if it
+    were plain, so ``!unsafe '12.10'`` would load as the float 12.1 and ``!unsafe '0000'`` as 0 (checked with
+    its DataLoader; tests/unit/test_injection.py). Every other string is written quoted and stays a string.
     """
     if isinstance(value, str):
-        return UnsafeText(value)
+        return UnsafeText(value) if any(opener in value for opener in JINJA_OPENERS) else value
     if isinstance(value, dict):
         return {mark_unsafe(k): mark_unsafe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -130,7 +139,8 @@ def mark_unsafe(value: Any) -> Any:
 
 
 def dump_vars(data: dict[str, Any]) -> str:
-    """The variables file's text: YAML with every string tagged ``!unsafe`` (the variable names are builder's own)."""
+    """The variables file's text: YAML with every string that could be a template tagged ``!unsafe`` (the
+    variable names are builder's own)."""
     import yaml
 
     class Dumper(yaml.SafeDumper):
@@ -180,8 +190,8 @@ def write_render(catalog: Catalog, image_name: str, target: str, out_dir: Path, 
     import tempfile
 
     data = ansible_vars(catalog, image_name, target, feed, **options)
-    text = ("# Rendered by `builder render` from the catalog; do not edit. Every string is data (!unsafe):\n"
-            "# Ansible never templates it.\n" + dump_vars(data))
+    text = ("# Rendered by `builder render` from the catalog; do not edit. Every string is data: one that holds\n"
+            "# a Jinja opener is tagged !unsafe, so Ansible never templates it.\n" + dump_vars(data))
     if target == "azure":
         from builder.packer.render import packer_variables
 

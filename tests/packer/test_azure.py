@@ -36,7 +36,7 @@ def test_dry_run_renders_and_reports_exact_commands(tmp_path, packer_path):
     ]
     assert [e.text for e in events if e.kind == "command"] == [driver.show(c) for c in artifact.commands]
     assert json.loads(var_file.read_text())["image_version"] == "2026.1129.7"
-    assert "builder_image_version: !unsafe '2026.1129.7'" in (out / "ansible-vars.yml").read_text()
+    assert "\nbuilder_image_version: 2026.1129.7\n" in (out / "ansible-vars.yml").read_text()
     assert not (out / "packer-build.log").exists()
 
 

@@ -65,22 +65,27 @@ def test_catalog_text_reaches_ansible_as_data(catalog_copy, tmp_path):
     assert data["builder_skus"]["Standard_ND96isr_H100_v5"]["gpu_model"] == f"NVIDIA H100 {model_attack}"
 
 
-def test_every_rendered_string_is_tagged_unsafe(catalog, tmp_path):
+def test_every_rendered_string_that_could_be_a_template_is_tagged_unsafe(catalog, tmp_path):
+    """Each string scalar holding a Jinja opener carries ``!unsafe``; every other one is a plain quoted string."""
     import yaml
 
-    vars_file = write_render(catalog, "cpu-infer", "local", tmp_path, commit="c")[0]
-    untagged = []
+    from tests.catalog.helpers import edit
+
+    copy = tmp_path / "images"
+    shutil.copytree(catalog.root, copy)
+    edit(copy, "cpu-infer.yaml", {"description": "{{ lookup('pipe', 'id') }} {% if x %}{# c #}"})
+    from builder.catalog.loader import load_catalog
+
+    vars_file = write_render(load_catalog(copy), "cpu-infer", "local", tmp_path / "out", commit="c")[0]
+    wrong = []
 
     def walk(node: yaml.Node, path: str) -> None:
         if isinstance(node, yaml.ScalarNode):
-            if node.tag not in (
-                "!unsafe",
-                "tag:yaml.org,2002:int",
-                "tag:yaml.org,2002:bool",
-                "tag:yaml.org,2002:float",
-                "tag:yaml.org,2002:null",
-            ):
-                untagged.append((path, node.tag, node.value))
+            template = any(opener in node.value for opener in ("{{", "{%", "{#"))
+            if template and node.tag != "!unsafe":
+                wrong.append((path, "untagged template", node.value))
+            if not template and node.tag == "!unsafe":
+                wrong.append((path, "tagged non-template", node.value))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 walk(item, f"{path}[{i}]")
@@ -90,8 +95,10 @@ def test_every_rendered_string_is_tagged_unsafe(catalog, tmp_path):
                     walk(key, f"{path}.<key>")
                 walk(value, f"{path}.{key.value}" if path else key.value)
 
-    walk(yaml.compose(vars_file.read_text()), "")
-    assert not untagged, untagged[:5]
+    text = vars_file.read_text()
+    walk(yaml.compose(text), "")
+    assert not wrong, wrong[:5]
+    assert "!unsafe" in text  # the description above reached the manifest, tagged
 
 
 @pytest.fixture
@@ -143,3 +150,19 @@ def test_packer_var_file_has_no_template(catalog, tmp_path):
     for path in write_packer_files(catalog, "ndh100-train", tmp_path, commit="c"):
         if path.suffix == ".json":
             assert "{{" not in path.read_text()
+
+
+def test_rendered_values_keep_their_type_when_ansible_reads_them():
+    """ansible-core 2.19 resolves a ``!unsafe`` scalar as if it were plain: ``!unsafe '12.10'`` loads as the float
+    12.1, ``!unsafe '0000'`` as 0, ``!unsafe 'true'`` as True. Only strings that can hold a template (a Jinja
+    delimiter) are tagged, so every other value reaches Ansible as the string the catalog wrote."""
+    from ansible.parsing.dataloader import DataLoader
+
+    values = {"version": "12.10", "commit": "0" * 40, "flag": "true", "date": "2026-12-01", "plain": "x",
+              "nested": {"pin": "1.20", "list": ["007", "{{ lookup('pipe', 'id') }}"]},
+              "template": "{{ lookup('pipe', 'id') }}", "statement": "{% raw %}", "comment": "{# x #}"}
+    from builder.render import dump_vars
+
+    loaded = DataLoader().load(dump_vars(values))
+    assert loaded == values
+    assert all(type(v) is not int and type(v) is not float for v in loaded["nested"]["list"])
