@@ -263,3 +263,15 @@ def test_destructive_commands_refuse_without_yes_when_not_interactive(run_cli, a
     result = run_cli(*args, env=arm_emulator.env())
     assert result.code == 2 and "--yes" in result.stderr and "Traceback" not in result.stderr
     assert arm_emulator.stats()["requests"] == before
+
+
+def test_publish_refuses_an_image_validate_rejects(run_cli, arm_emulator, catalog_copy):
+    """Every command that reads an image applies the stack rules first (issue 18); publish too."""
+    path = catalog_copy / "nvidia-train.yaml"
+    path.write_text(path.read_text().replace("fabric_manager: {version: 580.126.16}",
+                                             "fabric_manager: {version: 580.95.05}"))
+    before = arm_emulator.stats()["requests"]
+    result = run_cli("--catalog", str(catalog_copy), "publish", IMAGE, "--source-image-id",
+                     "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/i", env=arm_emulator.env())
+    assert result.code == 2 and "Fabric Manager 580.95.05" in result.stderr
+    assert arm_emulator.stats()["requests"] == before
