@@ -143,12 +143,14 @@ def test_changes_since_the_previous_successful_build_of_the_image(tmp_path):
 
 
 def test_a_build_stopped_before_its_manifest_shows_the_rendered_pins(tmp_path):
-    """The variables file as ``builder.render.write_render`` writes it (``dump_vars``: every string ``!unsafe``)."""
+    """The variables file as ``builder.render.write_render`` writes it (``dump_vars``: a string that holds a
+    Jinja opener is tagged ``!unsafe``)."""
     from builder.render import VARS_FILE, dump_vars
 
     record = make_build(tmp_path, started=1_000_000.0, components={}, packages=None, fail_check=FAILING)
     (record.directory / "render").mkdir()
-    manifest = {"image": IMAGE, "components": {"nvidia_driver": "580.95.05", "cuda": "13.0.1"}}
+    manifest = {"image": IMAGE, "description": "{{ data, not a template }}",
+                "components": {"nvidia_driver": "580.95.05", "cuda": "13.0.1"}}
     text = dump_vars({"builder_image": IMAGE, "builder_image_manifest": manifest})
     assert "!unsafe" in text
     (record.directory / "render" / VARS_FILE).write_text(text, encoding="utf-8")
