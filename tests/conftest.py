@@ -51,6 +51,15 @@ def catalog_copy(tmp_path) -> Path:
     return dest
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for a child a test interrupts: Ctrl-C's default action even when the test run itself was
+    started in the background, where the shell sets SIGINT to ignored and Python then installs no
+    KeyboardInterrupt handler (its startup keeps an ignored SIGINT ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 

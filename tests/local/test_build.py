@@ -18,7 +18,7 @@ import pytest
 
 from builder.local.lock import BuildLock
 from builder.rootfs import mounts_under
-from tests.conftest import REPO, builder_executable
+from tests.conftest import REPO, builder_executable, default_sigint
 from tests.fixtures.local import needs_local_tools
 
 pytestmark = [needs_local_tools()]
@@ -279,7 +279,7 @@ def test_interrupt_unmounts_and_exits_130(builder_cache, tmp_path):
     with output.open("w") as sink:
         proc = subprocess.Popen([*builder_executable(), "build", IMAGE, "--feed", "stand-in", "--no-cache",
                                  "--quiet"], cwd=REPO, env=_env(builder_cache, state), stdout=sink,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 300
     mounted = False
     try:

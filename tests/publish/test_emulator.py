@@ -14,7 +14,7 @@ import requests
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from builder.azure.clients import compute_client, resource_client
-from tests.conftest import REPO, builder_executable
+from tests.conftest import REPO, builder_executable, default_sigint
 
 RG, GALLERY, IMAGE = "rg-test", "gal_test", "img-test"
 SOURCE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/images/src"
@@ -195,7 +195,7 @@ def test_cli_emulator_prints_ready_line_and_keeps_state(tmp_path):
     def start():
         proc = subprocess.Popen([*builder_executable(), "emulator", "--port", "0", "--state", str(state),
                                  "--operation-delay", "0"], stdout=subprocess.PIPE, text=True, cwd=REPO,
-                                env={**os.environ, "PYTHONPATH": str(REPO)})
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=default_sigint)
         ready = json.loads(proc.stdout.readline())
         return proc, ready
 
@@ -230,7 +230,8 @@ def test_cli_emulator_loads_faults_and_rejects_bad_ones(tmp_path, run_cli):
     good = tmp_path / "faults.json"
     good.write_text(json.dumps([{"kind": "throttle", "count": 1, "method": "HEAD", "retry_after": 0}]))
     proc = subprocess.Popen([*builder_executable(), "emulator", "--state", str(tmp_path / "s"), "--faults", str(good)],
-                            stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+                            stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            preexec_fn=default_sigint)
     try:
         ready = json.loads(proc.stdout.readline())
         head = requests.head(f"{ready['base_url']}/subscriptions/s/resourcegroups/rg?api-version=2025-04-01",
