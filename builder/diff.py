@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The change model is shared with builder.report (builder.changes); imported here, it stays importable as
+# builder.diff.Change.
+from builder.changes import Change, changes_as_dicts, compare_versions
 from builder.errors import InputError
 from builder.hashing import sha256_file as digest
 from builder.stack import tags as T
@@ -37,17 +40,6 @@ class VersionFacts:
 
 
 @dataclass
-class Change:
-    name: str
-    old: str | None
-    new: str | None
-
-    @property
-    def kind(self) -> str:
-        return "added" if self.old is None else "removed" if self.new is None else "changed"
-
-
-@dataclass
 class Diff:
     image: str
     old: VersionFacts | None
@@ -56,12 +48,10 @@ class Diff:
     packages: list[Change] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        def changes(items):
-            return None if items is None else [{"name": c.name, "kind": c.kind, "old": c.old, "new": c.new}
-                                               for c in items]
         return {"image": self.image, "old": self.old.version if self.old else None, "new": self.new.version,
                 "old_origin": self.old.origin if self.old else None, "new_origin": self.new.origin,
-                "components": changes(self.components), "packages": changes(self.packages)}
+                "components": changes_as_dicts(self.components),
+                "packages": changes_as_dicts(self.packages)}
 
 
 # ---------------------------------------------------------------- reading SBOMs
@@ -140,15 +130,10 @@ def tag_facts(version: str, tags: dict[str, str], sbom_places: Iterable[Path], o
 # ---------------------------------------------------------------- comparing
 
 
-def _changes(old: dict[str, str], new: dict[str, str]) -> list[Change]:
-    names = sorted(set(old) | set(new))
-    return [Change(n, old.get(n), new.get(n)) for n in names if old.get(n) != new.get(n)]
-
-
 def compare(image: str, old: VersionFacts | None, new: VersionFacts) -> Diff:
-    diff = Diff(image, old, new, _changes(old.components if old else {}, new.components))
+    diff = Diff(image, old, new, compare_versions(old.components if old else {}, new.components))
     if new.packages is not None and (old is None or old.packages is not None):
-        diff.packages = _changes(old.packages if old else {}, new.packages)
+        diff.packages = compare_versions(old.packages if old else {}, new.packages)
     return diff
 
 

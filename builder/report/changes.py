@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.report.model import Change, Changes, Report
+from builder.changes import compare_versions
+from builder.report.model import Changes, Report
 
 if TYPE_CHECKING:
     from builder.local.records import BuildRecord
@@ -57,10 +58,6 @@ def previous_azure(state_dir: Path, folder: Path, image: str) -> Previous | None
     return Previous(last.name, version, components, packages)
 
 
-def _diff(old: dict[str, str], new: dict[str, str]) -> list[Change]:
-    return [Change(n, old.get(n), new.get(n)) for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
-
-
 def changes(report: Report, previous: Previous | None, notes: list[str]) -> Changes:
     if previous is None:
         return Changes(note=f"first build: no earlier successful build of {report.image} in this state folder")
@@ -68,13 +65,13 @@ def changes(report: Report, previous: Previous | None, notes: list[str]) -> Chan
     sides = (("this build", report.components, report.packages),
              (previous.build_id, previous.components, previous.packages))
     if report.components and previous.components:
-        result.components = _diff(previous.components, report.components)
+        result.components = compare_versions(previous.components, report.components)
     else:
         result.components = None
         missing = " and ".join(who for who, comps, _ in sides if not comps)
         result.note = f"component changes unavailable: no component versions recorded for {missing}"
     if report.packages is not None and previous.packages is not None:
-        result.packages = _diff(previous.packages, report.packages)
+        result.packages = compare_versions(previous.packages, report.packages)
     else:
         missing = " and ".join(who for who, _, pk in sides if pk is None)
         result.package_note = f"package changes unavailable: no SBOM for {missing}"

@@ -9,7 +9,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from builder.report.model import Check, CheckRun, Link
+from builder.report.model import CheckRun, Link
+from builder.verify.results import CheckResult
 
 # Order of the local build's runs (its phases `verify` then `verify:hygiene`); other selections follow by name.
 RUN_ORDER = ("pre-generalize", "hygiene")
@@ -24,9 +25,10 @@ def read_json(path: Path) -> CheckRun:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
         raise ValueError("not a verification result (no 'checks' list)")
-    checks = [Check(name=str(c.get("name", "?")), outcome=str(c.get("outcome", "?")), suite=str(c.get("suite", "")),
-                    group=str(c.get("group", "")), expected=_text(c.get("expected")), found=_text(c.get("found")),
-                    message=_text(c.get("message")))
+    checks = [CheckResult(name=str(c.get("name", "?")), outcome=str(c.get("outcome", "?")),
+                          suite=str(c.get("suite", "")), group=str(c.get("group", "")),
+                          expected=_text(c.get("expected")), found=_text(c.get("found")),
+                          message=_text(c.get("message")))
               for c in data["checks"] if isinstance(c, dict)]
     label = f"{data.get('suite', 'static')} suite, {data.get('select', 'all')}"
     return CheckRun(label, Link.of(path.name, path), checks)
@@ -74,7 +76,7 @@ def read_junit(path: Path, label: str = "verification (JUnit)") -> CheckRun:
                 break
         if outcome == "passed" and props.get("warning"):
             outcome, message = "warning", props.get("found")
-        checks.append(Check(name, outcome, suite, group, props.get("expected"), props.get("found"), message))
+        checks.append(CheckResult(name, suite, group, outcome, props.get("expected"), props.get("found"), message))
     return CheckRun(label, Link.of(path.name, path), checks)
 
 

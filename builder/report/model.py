@@ -9,7 +9,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-FAILING = ("failed", "error")  # as builder.verify.results.FAILING
+# One model each with the commands that write what a report reads: a version change as ``builder diff`` has it,
+# a check as ``builder verify`` writes it (the report reads no ``duration_s`` and lists none, see ``check_dict``).
+from builder.changes import Change, changes_as_dicts
+from builder.verify.results import CheckResult
+
+CHECK_FIELDS = ("name", "outcome", "suite", "group", "expected", "found", "message")  # a check in --json
+
+
+def check_dict(check: CheckResult) -> dict[str, Any]:
+    """A check as ``builder report --json`` lists it."""
+    return {name: getattr(check, name) for name in CHECK_FIELDS}
 
 
 @dataclass
@@ -43,43 +53,17 @@ class PhaseRow:
 
 
 @dataclass
-class Check:
-    name: str
-    outcome: str  # passed | warning | failed | error | skipped
-    suite: str = ""
-    group: str = ""
-    expected: str | None = None
-    found: str | None = None
-    message: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome in FAILING
-
-
-@dataclass
 class CheckRun:
     """One verification run (``verify-pre-generalize.json``, ``verify-hygiene.json``, an Azure ``junit.xml``)."""
 
     label: str
     source: Link
-    checks: list[Check] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
 
     def count(self, outcome: str) -> int:
         if outcome == "failed":
             return sum(c.failed for c in self.checks)
         return sum(c.outcome == outcome for c in self.checks)
-
-
-@dataclass
-class Change:
-    name: str
-    old: str | None
-    new: str | None
-
-    @property
-    def kind(self) -> str:
-        return "added" if self.old is None else "removed" if self.new is None else "changed"
 
 
 @dataclass
@@ -120,7 +104,7 @@ class Report:
     facts: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be read, and why
 
-    def failures(self) -> list[tuple[CheckRun, Check]]:
+    def failures(self) -> list[tuple[CheckRun, CheckResult]]:
         return [(run, check) for run in self.runs for check in run.checks if check.failed]
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,9 +118,9 @@ class Report:
             return value
 
         data = plain(asdict(self))
-        data["failed_checks"] = [{"run": run.label, **plain(asdict(check))} for run, check in self.failures()]
+        for run, listed in zip(self.runs, data["runs"], strict=True):
+            listed["checks"] = [check_dict(check) for check in run.checks]
+        data["failed_checks"] = [{"run": run.label, **check_dict(check)} for run, check in self.failures()]
         for change in ("components", "packages"):
-            items = getattr(self.changes, change)
-            data["changes"][change] = None if items is None else [
-                {"name": c.name, "kind": c.kind, "old": c.old, "new": c.new} for c in items]
+            data["changes"][change] = changes_as_dicts(getattr(self.changes, change))
         return data
