@@ -43,7 +43,12 @@ class LocalRegistry:
         return data
 
     def versions(self, image: str) -> list[str]:
+        """Every version recorded for ``image`` (yanked ones too: their numbers stay taken)."""
         return list(self.load()["images"].get(image, {}))
+
+    def live_versions(self, image: str) -> list[str]:
+        """The recorded versions of ``image`` that were not yanked (what a deployment may still use)."""
+        return [v for v, entry in self.load()["images"].get(image, {}).items() if not entry.get("yanked")]
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -61,6 +66,35 @@ class LocalRegistry:
             data = self.load()
             data["images"].setdefault(image, {})[version] = entry
             write_atomic(self.path, json.dumps(data, indent=2, default=str))
+
+    def update(self, image: str, version: str, **fields: Any) -> bool:
+        """Set ``fields`` on a recorded version (a field set to None is removed); False when not recorded here."""
+        with self.locked():
+            data = self.load()
+            entry = data["images"].get(image, {}).get(version)
+            if not isinstance(entry, dict):
+                return False
+            for key, value in fields.items():
+                if value is None:
+                    entry.pop(key, None)
+                else:
+                    entry[key] = value
+            write_atomic(self.path, json.dumps(data, indent=2, default=str))
+            return True
+
+    def forget(self, image: str, versions: list[str]) -> list[str]:
+        """Remove ``versions`` of ``image`` (deleted from the gallery); returns those that were recorded."""
+        with self.locked():
+            data = self.load()
+            recorded = data["images"].get(image, {})
+            gone = [v for v in versions if v in recorded]
+            if gone:
+                for version in gone:
+                    del recorded[version]
+                if not recorded:
+                    del data["images"][image]
+                write_atomic(self.path, json.dumps(data, indent=2, default=str))
+            return gone
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -167,6 +167,7 @@ def promote(ctx: Context, image: str, version: str, force: bool, subscription, a
 
     with _gallery(ctx, subscription, as_json) as settings:
         info = Lifecycle(ctx.catalog, image, settings, ProgressPrinter(as_json)).promote(version, force)
+    _registry_mark(ctx, image, version, info.tags)
     if as_json:
         emit_json(info.as_dict())
     else:
@@ -192,10 +193,19 @@ def yank(ctx: Context, image: str, version: str, reason: str, yes: bool, subscri
     _confirmed(yes, f"yank {image} {version} (its end of life is now; VMs can no longer be created from it)")
     with _gallery(ctx, subscription, as_json) as settings:
         info = Lifecycle(ctx.catalog, image, settings, ProgressPrinter(as_json)).yank(version, reason)
+    _registry_mark(ctx, image, version, info.tags)
     if as_json:
         emit_json(info.as_dict())
     else:
         click.echo(f"yanked: {image} {version} ({plain(reason)})")
+
+
+def _registry_mark(ctx: Context, image: str, version: str, tags: dict[str, str]) -> None:
+    """Mirror the gallery's yank tags of ``version`` in the local registry (a yank sets them, promote clears them)."""
+    from builder.registry import LocalRegistry
+    from builder.stack import tags as T
+
+    LocalRegistry(ctx.state_dir).update(image, version, yanked=tags.get(T.YANKED), yanked_at=tags.get(T.YANKED_AT))
 
 
 @click.command("versions")
@@ -243,6 +253,10 @@ def gc(ctx: Context, image: str, keep: int, dry_run: bool, yes: bool, subscripti
         _confirmed(yes, f"delete the excluded or expired versions of {image} beyond the newest {keep}")
     with _gallery(ctx, subscription, as_json) as settings:
         doomed = Lifecycle(ctx.catalog, image, settings, ProgressPrinter(as_json)).gc(keep, dry_run)
+    if not dry_run:  # what the gallery no longer has, the local registry must not offer (`builder reference`)
+        from builder.registry import LocalRegistry
+
+        LocalRegistry(ctx.state_dir).forget(image, [item["version"] for item in doomed])
     if as_json:
         emit_json({"dry_run": dry_run, "versions": doomed})
         return
