@@ -280,25 +280,62 @@ DKMS_MODULES = {
 }
 SECURE_BOOT_FIX = ("set gallery.features.security_type to Standard (TrustedLaunchSupported images must then be "
                    "deployed with Secure Boot off), or leave the component out")
+# Ubuntu's prebuilt modules, signed by Canonical's kernel key (Azure/az-cgpu-onboarding
+# src/step-1-install-gpu-driver.sh@83b8f307f930 installs them with the userspace below on linux-azure).
+SIGNED_USERSPACE = "nvidia-driver-{branch}-server-open"
+SIGNED_MODULES = "linux-modules-nvidia-{branch}-server-open-azure"
+SIGNED_OSES = ("ubuntu2204", "ubuntu2404")  # Ubuntu's archive only
+
+
+def _signed_prebuilt(img: CatalogImage, m: Image) -> Iterator[Problem]:
+    """``modules: signed-prebuilt`` needs Ubuntu, the open flavour and recorded packages (builder/data/feeds/
+    ubuntu-<os>.yaml): the userspace at the catalog's release and the linux-azure module package."""
+    from builder.stack.records import for_package
+
+    drv = m.components.nvidia_driver
+    field = ("components", "nvidia_driver", "modules")
+    if m.os.value not in SIGNED_OSES:
+        yield img.problem(field, f"signed-prebuilt modules come from Ubuntu's archive; {m.os.value} has none: use "
+                          f"an Ubuntu base ({', '.join(SIGNED_OSES)}) or modules: dkms")
+        return
+    if drv.flavor != "open":
+        yield img.problem(field, "Ubuntu's prebuilt signed modules are the open flavour "
+                          f"({SIGNED_MODULES.format(branch=drv.branch)}): set flavor: open")
+        return
+    userspace, modules = SIGNED_USERSPACE.format(branch=drv.branch), SIGNED_MODULES.format(branch=drv.branch)
+    missing = []
+    if not any(r.upstream == drv.version for r in for_package("ubuntu", m.os.value, userspace)):
+        missing.append(f"{userspace} {drv.version}-*")
+    if not for_package("ubuntu", m.os.value, modules):
+        missing.append(modules)
+    if missing:
+        yield img.problem(field, f"no recorded {' or '.join(missing)} for {m.os.value} in Ubuntu's archive: Ubuntu "
+                          f"builds its signed modules against its own driver release, which must be the catalog's "
+                          f"version; add the records with their source to builder/data/feeds/ubuntu-{m.os.value}.yaml "
+                          "(docs/recorded-feeds.md), or pin a version recorded there")
 
 
 @rule("secure-boot", "a TrustedLaunch image carries no DKMS-built kernel module (a warning on TrustedLaunchSupported)")
 def _secure_boot(img: CatalogImage, m: Image, cat: Catalog) -> Iterator[Problem]:
+    drv = m.components.nvidia_driver
+    if drv is not None and drv.modules == "signed-prebuilt":
+        yield from _signed_prebuilt(img, m)
     security = m.gallery.features.security_type
     if security == "Standard":
         return
     severity = "error" if security == "TrustedLaunch" else "warning"
     for name, (package, source) in DKMS_MODULES.items():
         component = getattr(m.components, name, None)
-        if component is None:
+        if component is None or (name == "nvidia_driver" and component.modules == "signed-prebuilt"):
             continue
         package = package.format(branch=getattr(component, "branch", None) or "<branch>")
-        extra = ("; Ubuntu's prebuilt signed modules (linux-modules-nvidia-<branch>-server-open-azure, as "
-                 "Azure/az-cgpu-onboarding src/step-1-install-gpu-driver.sh@83b8f307f930 installs them) are "
-                 "not supported by this project yet") if name == "nvidia_driver" else ""
+        fix = SECURE_BOOT_FIX
+        if name == "nvidia_driver":
+            fix = (f"set components.nvidia_driver.modules: signed-prebuilt (Ubuntu's "
+                   f"{SIGNED_MODULES.format(branch=component.branch)}, signed by Canonical; docs/secure-boot.md), "
+                   f"or {SECURE_BOOT_FIX}")
         yield img.problem(("components", name), f"{name} builds its kernel modules with DKMS ({package}, {source}); "
-                          f"Secure Boot ({security}) refuses modules signed on the build VM: {SECURE_BOOT_FIX}"
-                          f"{extra}", severity)
+                          f"Secure Boot ({security}) refuses modules signed on the build VM: {fix}", severity)
 
 
 @rule("build-vm", "the build runs on a size without GPUs (hardware validation runs on the target sizes)")

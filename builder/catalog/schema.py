@@ -120,9 +120,15 @@ class Download(Strict):
 
 
 class NvidiaDriver(Strict):
+    """``modules``: where the kernel modules come from: ``dkms`` (built on the build VM from the CUDA repository's
+    packages) or ``signed-prebuilt`` (Ubuntu's signed ``linux-modules-nvidia-<branch>-server-open-<flavour>`` for
+    the linux-azure kernel, with the userspace ``nvidia-driver-<branch>-server-open``; for Secure Boot,
+    docs/secure-boot.md)."""
+
     branch: Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")]
     version: Version
     flavor: Literal["open", "proprietary"] = "open"
+    modules: Literal["dkms", "signed-prebuilt"] = "dkms"
 
 
 class Pinned(Strict):

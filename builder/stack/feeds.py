@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from builder.errors import InputError
-from builder.stack.packages import Package
+from builder.stack.packages import DISTRO_FEED, Package
 
 # Per-OS names the vendor repositories use.
 CUDA_DISTRO = {"ubuntu2204": "ubuntu2204", "ubuntu2404": "ubuntu2404", "debian12": "debian12"}
@@ -78,7 +78,7 @@ def path_markers() -> dict[str, str]:
 def apt_feeds(components: dict[str, Any], packages: dict[str, list[Package]], os_name: str,
               base: str) -> dict[str, Any]:
     """The feeds the pinned ``packages`` come from, as the playbook configures them (``builder_feeds``)."""
-    used = {p.feed for group in packages.values() for p in group}
+    used = {p.feed for group in packages.values() for p in group} - {DISTRO_FEED}  # the base configures its own
     context = {
         "cuda_distro": CUDA_DISTRO[os_name], "doca_distro": DOCA_DISTRO[os_name], "rocm_suite": ROCM_SUITE[os_name],
         "doca_version": components.get("doca_ofed", {}).get("version", ""),

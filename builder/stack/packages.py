@@ -15,6 +15,9 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
+# The base OS's own archive (Ubuntu main/restricted): configured by the base, not by a package feed.
+DISTRO_FEED = "ubuntu"
+
 
 @dataclass(frozen=True)
 class Package:
@@ -67,6 +70,11 @@ def _driver(c: dict[str, Any]) -> list[Package]:
     drv = c["nvidia_driver"]
     version = drv["version"]
     # The pinning package names its release; public records disagree on its revision (upstream-facts.md #11).
+    if drv.get("modules", "dkms") == "signed-prebuilt":
+        # Ubuntu's userspace for its prebuilt signed modules (Azure/az-cgpu-onboarding
+        # src/step-1-install-gpu-driver.sh@83b8f307f930); the module package follows the kernel flavour, which the
+        # role reads on the build VM. "ubuntu": the base's own archive (restricted), no feed to configure.
+        return [Package(f"nvidia-driver-{drv['branch']}-server-open", f"{version}-*", DISTRO_FEED)]
     pinning = Package(f"nvidia-driver-pinning-{version}", f"{version}-*", "cuda")
     if drv.get("flavor", "open") == "open":
         return [pinning, Package("nvidia-open", f"{version}-*", "cuda")]
