@@ -17,6 +17,10 @@ INPUTS_DIGEST = "builder.inputs_digest"  # builder.packer.chain: what the versio
 PROMOTED_AT = "builder.promoted_at"
 YANKED = "builder.yanked"
 YANKED_AT = "builder.yanked_at"
+# builder.patching (`builder patch`): what a hands-off patch was built for, its one-line summary and notes digest
+PATCH_KEY = "builder.patch_key"
+PATCH = "builder.patch"
+PATCH_NOTES = "builder.patch_notes_sha256"
 COMPONENT_PREFIX = "component."  # component.<name> = the pinned version
 VERIFIED = "passed"
 VERIFICATION_STATES = ("passed", "failed", "pending")
