@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from builder.catalog.bases import base_chain, describe_base
 from builder.catalog.loader import Catalog
 from builder.catalog.schema import Image
 from builder.packer.chain import PublishedLookup, chain_status
+from builder.paths import DEFAULT_STATE
 from builder.stack import from_image
 from builder.stack.layers import FINAL_ROLES, LAYERS
 
@@ -15,8 +17,9 @@ LOCAL_SUITES = {"ubuntu2204": "jammy", "ubuntu2404": "noble", "debian12": "bookw
 
 
 def make_plan(catalog: Catalog, image: Image, target: str, next_version: str,
-              published: PublishedLookup | None = None) -> dict[str, Any]:
-    """``published``: latest gallery version + digest tag per image (None: no gallery, rebuild status unknown)."""
+              published: PublishedLookup | None = None, state_dir: Path = DEFAULT_STATE) -> dict[str, Any]:
+    """``published``: latest gallery version + digest tag per image (None: no gallery, rebuild status unknown);
+    ``state_dir``: where a local build keeps its records (``--state-dir``)."""
     stack = from_image(image)
     layers = []
     for layer in LAYERS:
@@ -57,7 +60,7 @@ def make_plan(catalog: Catalog, image: Image, target: str, next_version: str,
         plan["build"] = {
             "rootfs": f"debootstrap {LOCAL_SUITES[image.os.value]} (falls back to Debian 12 when unreachable)",
             "connection": "chroot",
-            "artifacts": "fixed VHD, SBOM, manifest under .builder/builds/<id>/",
+            "artifacts": f"fixed VHD, SBOM, manifest under {state_dir / 'builds'}/<id>/",
         }
     else:
         b = image.build

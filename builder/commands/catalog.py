@@ -132,7 +132,7 @@ def plan(ctx: Context, image: str, target: str, as_json: bool) -> int:
     from builder.packer.chain import lookup_from_env
 
     version = next_version(LocalRegistry(ctx.state_dir).versions(image))
-    result = make_plan(catalog, model, target, version, lookup_from_env(catalog))
+    result = make_plan(catalog, model, target, version, lookup_from_env(catalog), ctx.state_dir)
     if as_json:
         emit_json(result)
         return 0
