@@ -6,20 +6,19 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
+from functools import partial
 
 import pytest
 
-from builder.azure import Lifecycle, Source, provenance, publish_version
+from builder.azure import Lifecycle, provenance, publish_version
 from builder.azure.clients import compute_client
 from builder.catalog.loader import load_catalog
 from builder.errors import OperationError
 from tests.conftest import REPO, builder_executable
+from tests.fixtures.emulator import SRC, VERSIONS, run_together, source, wait_for
 
 IMAGE = "ndh100-train"
-SRC = "/subscriptions/s/resourceGroups/rg-build/providers/Microsoft.Compute/images/{}"
-VERSIONS = r"/images/[^/]+/versions/[^/]+$"
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +26,9 @@ def catalog():
     return load_catalog(REPO / "images")
 
 
-def _source(name: str = "img1") -> Source:
-    return Source(managed_image_id=SRC.format(name))
-
-
-def _publish(catalog, emu, version="1.0.0", source="img1", verification="passed"):
-    return publish_version(catalog, IMAGE, source=_source(source), version=version, settings=emu.settings,
+def _publish(catalog, emu, version="1.0.0", image="img1", verification="passed"):
+    return publish_version(catalog, IMAGE, source=source(image), version=version, settings=emu.settings,
                            tags=provenance(verification=verification))
-
-
-def _version_puts(emu) -> int:
-    return sum(n for key, n in emu.stats()["writes"].items() if key.startswith("PUT") and "/versions/" in key)
 
 
 def _remote(catalog, emu, version):
@@ -55,7 +46,7 @@ def test_throttling_honours_retry_after(arm_emulator, catalog):
     assert result.action == "created" and set(result.regions.values()) == {"Completed"}
     assert elapsed >= 1.0, "the 429's Retry-After: 1 was not honoured (backoff alone is 0.01 s)"
     assert arm_emulator.stats()["faults_fired"] == 5
-    assert _version_puts(arm_emulator) == 2
+    assert arm_emulator.version_puts() == 2
 
 
 def test_server_errors_are_retried(arm_emulator, catalog):
@@ -118,10 +109,8 @@ def test_publisher_killed_mid_operation_then_rerun(arm_emulator, catalog, tmp_pa
     args = [*builder_executable(), "publish", IMAGE, "--source-image-id", SRC.format("img1"), "--version", "1.0.0",
             "--build-id", "b-42", "--json"]
     proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while _version_puts(arm_emulator) == 0:
-        assert time.monotonic() < deadline and proc.poll() is None, "publisher never created the version"
-        time.sleep(0.05)
+    wait_for(lambda: arm_emulator.version_puts() > 0 or proc.poll() is not None, "the version PUT", timeout=30)
+    assert proc.poll() is None, "publisher never created the version"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     assert _remote(catalog, arm_emulator, "1.0.0")["properties"]["provisioningState"] == "Creating"
@@ -132,43 +121,26 @@ def test_publisher_killed_mid_operation_then_rerun(arm_emulator, catalog, tmp_pa
     # "resumed" when the re-run finds it still Creating; on a loaded machine replication may finish first
     assert result["action"] in ("resumed", "unchanged") and set(result["regions"].values()) == {"Completed"}
     assert result["tags"]["builder.build_id"] == "b-42"
-    assert _version_puts(arm_emulator) == 1
+    assert arm_emulator.version_puts() == 1
 
 
 def test_concurrent_publishes_of_one_version_one_wins(arm_emulator, catalog):
     arm_emulator.configure(replication_delay=0.5)
-    outcomes: dict[str, object] = {}
-
-    def run(name: str) -> None:
-        try:
-            outcomes[name] = _publish(catalog, arm_emulator, source=name)
-        except OperationError as exc:
-            outcomes[name] = exc
-
     _publish(catalog, arm_emulator, version="0.0.1")  # definition exists: both race on the version only
-    threads = [threading.Thread(target=run, args=(name,)) for name in ("left", "right")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    names = ("left", "right")
+    racing = [partial(_publish, catalog, arm_emulator, image=name) for name in names]
+    outcomes = dict(zip(names, run_together(*racing), strict=True))
     winners = [n for n, o in outcomes.items() if not isinstance(o, Exception)]
     losers = [o for o in outcomes.values() if isinstance(o, Exception)]
-    assert len(winners) == 1 and len(losers) == 1
+    assert len(winners) == 1 and len(losers) == 1 and isinstance(losers[0], OperationError), outcomes
     assert "concurrently" in str(losers[0]) or "different source" in str(losers[0])
     remote = _remote(catalog, arm_emulator, "1.0.0")
     assert remote["properties"]["storageProfile"]["source"]["id"].endswith(f"/images/{winners[0]}")
 
 
 def test_concurrent_auto_numbered_publishes_both_land(arm_emulator, catalog):
-    results: list = []
-    publish_version(catalog, IMAGE, source=_source("seed"), version="0.0.1", settings=arm_emulator.settings)
-
-    def run(name: str) -> None:
-        results.append(publish_version(catalog, IMAGE, source=_source(name), settings=arm_emulator.settings))
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    publish_version(catalog, IMAGE, source=source("seed"), version="0.0.1", settings=arm_emulator.settings)
+    results = run_together(*(partial(publish_version, catalog, IMAGE, source=source(name),
+                                     settings=arm_emulator.settings) for name in ("a", "b")))
+    assert not any(isinstance(r, Exception) for r in results), results
     assert len(results) == 2 and len({r.version for r in results}) == 2

@@ -8,8 +8,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
-import threading
-import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,10 +19,9 @@ from builder.azure.publish import tag_version
 from builder.catalog.loader import load_catalog
 from builder.errors import InputError, OperationError
 from tests.conftest import REPO, builder_executable
+from tests.fixtures.emulator import SRC, VERSIONS, run_together, source, wait_for
 
 IMAGE = "ndh100-train"
-SRC = "/subscriptions/s/resourceGroups/rg-build/providers/Microsoft.Compute/images/{}"
-VERSIONS = r"/images/[^/]+/versions/[^/]+$"
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +29,8 @@ def catalog():
     return load_catalog(REPO / "images")
 
 
-def _source(name: str = "img1") -> Source:
-    return Source(managed_image_id=SRC.format(name))
-
-
 def _names(catalog, emu) -> list[str]:
     return [v.version for v in Lifecycle(catalog, IMAGE, emu.settings).versions()]
-
-
-def _version_puts(emu) -> int:
-    return sum(n for key, n in emu.stats()["writes"].items() if key.startswith("PUT") and "/versions/" in key)
-
-
-def _wait_for(predicate, what: str, timeout: float = 60) -> None:
-    """Poll until ``predicate()``; the deadline only guards against a hang, it proves nothing."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 # ------------------------------------------------------------------ 1. one source, one version
@@ -69,7 +51,7 @@ def test_rerun_without_version_after_kill_9_resumes_its_version(arm_emulator, ca
     env = {**os.environ, "PYTHONPATH": str(REPO), "BUILDER_STATE": str(tmp_path / "state"), **arm_emulator.env()}
     args = [*builder_executable(), "publish", IMAGE, "--source-image-id", SRC.format("img1"), "--json"]
     proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: _version_puts(arm_emulator) > 0 or proc.poll() is not None, "the version PUT")
+    wait_for(lambda: arm_emulator.version_puts() > 0 or proc.poll() is not None, "the version PUT")
     assert proc.poll() is None, "the publisher ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -80,12 +62,12 @@ def test_rerun_without_version_after_kill_9_resumes_its_version(arm_emulator, ca
     assert rerun.returncode == 0, rerun.stderr
     result = json.loads(rerun.stdout)
     assert result["version"] == killed[0] and result["action"] in ("resumed", "unchanged")
-    assert _names(catalog, arm_emulator) == killed and _version_puts(arm_emulator) == 1
+    assert _names(catalog, arm_emulator) == killed and arm_emulator.version_puts() == 1
 
 
 def test_lost_create_response_finds_its_own_version(arm_emulator, catalog):
     arm_emulator.fault("drop_response", count=1, method="PUT", path=VERSIONS)
-    result = publish_version(catalog, IMAGE, source=_source(), settings=arm_emulator.settings)
+    result = publish_version(catalog, IMAGE, source=source(), settings=arm_emulator.settings)
     assert arm_emulator.stats()["faults_fired"] == 1
     assert result.version.endswith(".0") and set(result.regions.values()) == {"Completed"}
     assert _names(catalog, arm_emulator) == [result.version]
@@ -93,24 +75,9 @@ def test_lost_create_response_finds_its_own_version(arm_emulator, catalog):
 
 @pytest.mark.parametrize("version", [None, "5.0.0"])
 def test_two_racing_runs_of_one_source_make_one_version(arm_emulator, catalog, version):
-    publish_version(catalog, IMAGE, source=_source("seed"), version="0.0.1", settings=arm_emulator.settings)
-    barrier = threading.Barrier(2)
-    outcomes: list = []
-
-    def run() -> None:
-        barrier.wait(timeout=30)
-        try:
-            outcomes.append(
-                publish_version(catalog, IMAGE, source=_source("same"), version=version, settings=arm_emulator.settings)
-            )
-        except Exception as exc:
-            outcomes.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    publish_version(catalog, IMAGE, source=source("seed"), version="0.0.1", settings=arm_emulator.settings)
+    outcomes = run_together(*(partial(publish_version, catalog, IMAGE, source=source("same"), version=version,
+                                      settings=arm_emulator.settings) for _ in range(2)))
     assert all(not isinstance(o, Exception) for o in outcomes), outcomes
     assert len(outcomes) == 2 and outcomes[0].version == outcomes[1].version
     assert sorted(_names(catalog, arm_emulator)) == sorted(["0.0.1", outcomes[0].version])
@@ -119,24 +86,11 @@ def test_two_racing_runs_of_one_source_make_one_version(arm_emulator, catalog, v
 def test_runs_colliding_on_the_create_share_one_version(arm_emulator, catalog):
     """Both runs number before either create lands: the first create is held until the second one is done."""
     settings = arm_emulator.settings
-    publish_version(catalog, IMAGE, source=_source("seed"), version="0.0.1", settings=settings)
+    publish_version(catalog, IMAGE, source=source("seed"), version="0.0.1", settings=settings)
     arm_emulator.fault("hold", count=1, method="PUT", path=VERSIONS)
-    outcomes: list = []
-
-    def run() -> None:
-        try:
-            outcomes.append(publish_version(catalog, IMAGE, source=_source("same"), settings=settings))
-        except Exception as exc:
-            outcomes.append(exc)
-
-    first = threading.Thread(target=run)
-    first.start()
-    try:
-        _wait_for(lambda: arm_emulator.stats()["holding"] == 1, "the first run's create to be held")
-        second = publish_version(catalog, IMAGE, source=_source("same"), settings=settings)
-    finally:
-        arm_emulator.release()
-        first.join(timeout=120)
+    first = partial(publish_version, catalog, IMAGE, source=source("same"), settings=settings)
+    with arm_emulator.while_held(first, "the first run's create to be held") as outcomes:
+        second = publish_version(catalog, IMAGE, source=source("same"), settings=settings)
     assert len(outcomes) == 1 and not isinstance(outcomes[0], Exception), outcomes
     assert outcomes[0].version == second.version and second.action == "created"
     assert sorted(_names(catalog, arm_emulator)) == sorted(["0.0.1", second.version])
@@ -148,7 +102,7 @@ def test_runs_colliding_on_the_create_share_one_version(arm_emulator, catalog):
 def test_emulator_serves_etags_and_honours_if_match(arm_emulator, catalog):
     from azure.core.exceptions import HttpResponseError
 
-    publish_version(catalog, IMAGE, source=_source(), version="1.0.0", settings=arm_emulator.settings)
+    publish_version(catalog, IMAGE, source=source(), version="1.0.0", settings=arm_emulator.settings)
     g = catalog.model(IMAGE).gallery
     compute = compute_client(arm_emulator.settings)
     args = (g.resource_group, g.gallery, g.definition, "1.0.0")
@@ -164,27 +118,17 @@ def test_emulator_serves_etags_and_honours_if_match(arm_emulator, catalog):
 def test_delayed_promote_cannot_undo_a_concurrent_yank(arm_emulator, catalog):
     settings = arm_emulator.settings
     publish_version(
-        catalog, IMAGE, source=_source(), version="1.0.0", settings=settings, tags=provenance(verification="passed")
+        catalog, IMAGE, source=source(), version="1.0.0", settings=settings, tags=provenance(verification="passed")
     )
     # promote's PATCH is held until the yank is done, then throttled once: its retry lands after the yank
     arm_emulator.fault("hold", count=1, method="PATCH", path=VERSIONS)
     arm_emulator.fault("throttle", count=1, method="PATCH", path=VERSIONS, retry_after=0)
-    outcome: list = []
 
-    def promote() -> None:
-        try:
-            outcome.append(Lifecycle(catalog, IMAGE, settings).promote("1.0.0"))
-        except Exception as exc:
-            outcome.append(exc)
+    def promote():
+        return Lifecycle(catalog, IMAGE, settings).promote("1.0.0")
 
-    thread = threading.Thread(target=promote)
-    thread.start()
-    try:
-        _wait_for(lambda: arm_emulator.stats()["holding"] == 1, "promote's PATCH to be held")
+    with arm_emulator.while_held(promote, "promote's PATCH to be held") as outcome:
         Lifecycle(catalog, IMAGE, settings).yank("1.0.0", "driver regression")
-    finally:
-        arm_emulator.release()
-        thread.join(timeout=120)
     assert len(outcome) == 1 and isinstance(outcome[0], OperationError), outcome
     assert "yanked" in str(outcome[0])
     [info] = Lifecycle(catalog, IMAGE, settings).versions()
@@ -195,7 +139,7 @@ def test_delayed_promote_cannot_undo_a_concurrent_yank(arm_emulator, catalog):
 def test_expired_version_is_not_promoted_without_force(arm_emulator, catalog):
     settings = arm_emulator.settings
     publish_version(
-        catalog, IMAGE, source=_source(), version="1.0.0", settings=settings, tags=provenance(verification="passed")
+        catalog, IMAGE, source=source(), version="1.0.0", settings=settings, tags=provenance(verification="passed")
     )
     g = catalog.model(IMAGE).gallery
     compute_client(settings).gallery_image_versions.begin_update(
@@ -218,28 +162,18 @@ def test_gc_keeps_a_version_promoted_after_it_was_listed(arm_emulator, catalog):
         publish_version(
             catalog,
             IMAGE,
-            source=_source(version),
+            source=source(version),
             version=version,
             settings=settings,
             tags=provenance(verification="passed"),
         )
     arm_emulator.fault("hold", count=1, method="DELETE", path=r"/versions/1\.0\.1$")
-    outcome: list = []
 
-    def gc() -> None:
-        try:
-            outcome.append(Lifecycle(catalog, IMAGE, settings).gc(keep=0))
-        except Exception as exc:
-            outcome.append(exc)
+    def gc():
+        return Lifecycle(catalog, IMAGE, settings).gc(keep=0)
 
-    thread = threading.Thread(target=gc)
-    thread.start()
-    try:
-        _wait_for(lambda: arm_emulator.stats()["holding"] == 1, "gc's delete of 1.0.1 to be held")
+    with arm_emulator.while_held(gc, "gc's delete of 1.0.1 to be held") as outcome:
         Lifecycle(catalog, IMAGE, settings).promote("1.0.1")
-    finally:
-        arm_emulator.release()
-        thread.join(timeout=120)
     assert outcome == [[{"version": "1.0.0", "reason": "staged"}]], outcome
     assert [(v.version, v.latest) for v in Lifecycle(catalog, IMAGE, settings).versions()] == [("1.0.1", True)]
 
@@ -296,7 +230,7 @@ def test_diff_of_versions_published_from_this_state_dir_reads_the_gallery_tags(
         "publish", IMAGE, "--source-image-id", SRC.format("a"), "--version", "1.0.0", env=arm_emulator.env()
     )
     assert published.code == 0, published.stderr
-    second = publish_version(catalog, IMAGE, source=_source("b"), version="1.0.1", settings=arm_emulator.settings)
+    second = publish_version(catalog, IMAGE, source=source("b"), version="1.0.1", settings=arm_emulator.settings)
     # what `builder publish` records for it (as for 1.0.0 above)
     from builder.registry import LocalRegistry
 
@@ -327,7 +261,7 @@ def test_non_ascii_or_padded_versions_never_reach_azure(run_cli, arm_emulator, c
     life = Lifecycle(catalog, IMAGE, arm_emulator.settings)
     for version in BAD_VERSIONS:
         for call in (
-            lambda v: publish_version(catalog, IMAGE, source=_source(), version=v, settings=arm_emulator.settings),
+            lambda v: publish_version(catalog, IMAGE, source=source(), version=v, settings=arm_emulator.settings),
             life.promote,
             lambda v: life.yank(v, "r"),
             lambda v: tag_version(catalog, IMAGE, v, {"a": "b"}, arm_emulator.settings),
@@ -371,7 +305,7 @@ def test_bad_publish_arguments_exit_2_before_any_request(run_cli, arm_emulator, 
             Source(**bad)
     for regions in ([("eastus2", 1), ("eastus2", 1)], [("westus3", 1), ("West US 3", 2)], [("eastus2\n", 1)]):
         with pytest.raises(InputError):
-            publish_version(catalog, IMAGE, source=_source(), settings=arm_emulator.settings, regions_override=regions)
+            publish_version(catalog, IMAGE, source=source(), settings=arm_emulator.settings, regions_override=regions)
     assert arm_emulator.stats()["requests"] == 0
 
 
