@@ -140,16 +140,16 @@ def test_image_release_has_per_image_concurrency_gate_validation_and_cleanup():
     assert ".cdx.json" in joined and "build.json" in joined and "reports/" in joined
 
 
-def test_nightly_dispatches_release_with_an_existing_input():
-    nightly = "\n".join(step.get("run", "") for name, _job_id, _job, step in _steps() if name == "nightly.yml")
-    assert "builder outdated --json" in nightly and "builder gc" in nightly
-    dispatched = re.findall(r"gh workflow run (\S+)(.*)", nightly)
-    assert dispatched
-    for workflow, fields in dispatched:
-        inputs = DOCS[workflow]["on"]["workflow_dispatch"]["inputs"]
-        fields = set(re.findall(r"-f (\w+)=", fields))
-        assert fields and fields <= set(inputs)
-    assert DOCS["nightly.yml"]["on"]["schedule"]
+def test_nightly_patches_stages_and_promotes_only_after_approval():
+    nightly = DOCS["nightly.yml"]
+    jobs = nightly["jobs"]
+    scripts = {j: "\n".join(s.get("run", "") for s in job.get("steps", [])) for j, job in jobs.items()}
+    assert "builder patch --target azure --json" in scripts["patch"] and "packer init" in scripts["patch"]
+    assert "builder promote" not in scripts["patch"] and "gh workflow run" not in "\n".join(scripts.values())
+    assert jobs["promote"]["environment"] == "production" and "builder promote" in scripts["promote"]
+    assert jobs["promote"]["strategy"]["matrix"] == "${{ fromJSON(needs.patch.outputs.promotable) }}"
+    assert "builder gc" in scripts["gc"] and jobs["gc"]["needs"] == "patch"
+    assert nightly["on"]["schedule"]
 
 
 def test_ci_runs_lint_tests_docs_check_and_a_rehearsal():
@@ -181,18 +181,22 @@ def test_every_builder_command_in_the_workflows_exists_with_its_options():
         for token in shlex.split(rest.replace("$(", "(")):
             if token.startswith("--"):
                 assert token.split("=")[0] in options, f"{name}:{job_id}: builder {command} has no {token}"
-    assert {"matrix", "build", "versions", "verify", "reference", "promote", "yank", "diff", "outdated", "gc", "docs",
+    assert {"matrix", "build", "versions", "verify", "reference", "promote", "yank", "diff", "patch", "gc", "docs",
             "validate"} <= seen
 
 
-def test_nightly_reads_fields_that_builder_outdated_writes():
+def test_nightly_reads_fields_that_builder_patch_writes():
     from dataclasses import fields
 
-    from builder.outdated import Finding, Report
+    from builder.outdated import Report
+    from builder.patching import Outcome, PatchReport
 
     nightly = (WORKFLOWS / "nightly.yml").read_text()
-    top = set(Report().as_dict())
-    assert set(re.findall(r"jq -r '\.(\w+)", nightly)) <= top
-    finding_fields = {f.name for f in fields(Finding)}
+    top = set(PatchReport(Report()).as_dict())
+    assert set(re.findall(r"jq (?:-r |-c )?'[^.]*\.(\w+)", nightly)) <= top
+    assert set(re.findall(r"\.outdated\.(\w+)", nightly)) <= set(Report().as_dict())
+    staged = {"image", "version", "verification"}  # PatchReport.as_dict()["staged"] entries
+    assert set(re.findall(r"\bmatrix\.(\w+)", nightly)) <= staged
+    assert set(re.findall(r"select\(\.(\w+)", nightly)) <= staged | {f.name for f in fields(Outcome)}
     used = set(re.findall(r"\\\(\.(\w+)\)", nightly))
-    assert used and used <= finding_fields | {"message"}
+    assert used and used <= {f.name for f in fields(Outcome)} | {"message"}
