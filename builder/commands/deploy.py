@@ -8,7 +8,8 @@ import click
 
 from builder.cli import Context, pass_ctx
 
-FORMATS = ("id", "cli", "bicep", "terraform", "arm", "batch", "cyclecloud")  # = builder.reference.FORMATS
+FORMATS = ("id", "cli", "bicep", "terraform", "arm", "batch", "cyclecloud",  # = builder.reference.FORMATS
+           "vmss-cli", "vmss-arm", "vmss-bicep", "vmss-terraform", "vmss-cyclecloud")
 
 
 @click.command("reference")
@@ -18,24 +19,31 @@ FORMATS = ("id", "cli", "bicep", "terraform", "arm", "batch", "cyclecloud")  # =
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="id", show_default=True)
 @click.option("--vm-size", default=None, help="One of the image's target SKUs [default: the first].")
 @click.option("--spot", is_flag=True, help="Spot priority and eviction policy (with a checkpointing note).")
+@click.option("--instances", type=click.IntRange(min=1), default=2, show_default=True,
+              help="VMs in the scale set (vmss-* formats; at most 100 on InfiniBand sizes: one placement group).")
 @click.option("--subscription", envvar="AZURE_SUBSCRIPTION_ID", default=None,
               help="Subscription of the gallery [env AZURE_SUBSCRIPTION_ID; default: a ${AZURE_SUBSCRIPTION_ID} "
                    "placeholder].")
 @click.option("--json", "as_json", is_flag=True, help="Print the snippet and its notes as JSON.")
 @pass_ctx
-def reference(ctx: Context, image: str, version: str, fmt: str, vm_size: str | None, spot: bool,
+def reference(ctx: Context, image: str, version: str, fmt: str, vm_size: str | None, spot: bool, instances: int,
               subscription: str | None, as_json: bool) -> int:
-    """Print a paste-ready snippet that deploys IMAGE: id, az CLI, Bicep, Terraform, ARM, Batch or CycleCloud."""
+    """Print a paste-ready snippet that deploys IMAGE: id, az CLI, Bicep, Terraform, ARM, Batch or CycleCloud.
+
+    vmss-* formats (training images only) print a scale set for multi-node training: az vmss create, ARM, Bicep,
+    Terraform, or a CycleCloud Slurm nodearray.
+    """
     from builder.output import emit_json
     from builder.reference import render, resolve_target
     from builder.registry import LocalRegistry
 
     published = LocalRegistry(ctx.state_dir).versions(image)
-    target = resolve_target(ctx.catalog, image, version, vm_size, spot, subscription, published)
+    target = resolve_target(ctx.catalog, image, version, vm_size, spot, subscription, published, instances)
     text = render(target, fmt)
     if as_json:
         emit_json({"image": image, "version": target.version or "latest", "format": fmt, "vm_size": target.vm_size,
                    "image_id": target.image_id(), "security_type": target.security_type,
+                   "secure_boot": target.secure_boot, "vtpm": target.security_type == "TrustedLaunch",
                    "accelerated_networking": target.accelerated_networking, "infiniband": target.infiniband,
                    "placeholders": target.placeholders, "notes": target.notes,
                    "snippet": text})
