@@ -115,8 +115,9 @@ def _preflight(req: Request, m: re.Match) -> tuple[dict[str, Any], list[dict[str
 def _check_template(template: Any, supplied: Any, scope: Scope) -> list[dict[str, Any]]:
     if not isinstance(template, dict):
         raise TemplateError("The deployment's 'template' must be a JSON object.")
-    # ARM template structure (learn.microsoft.com/azure/azure-resource-manager/templates/syntax): $schema,
-    # contentVersion and resources are required. The wording of these three messages is the emulator's own.
+    # ARM template structure (learn.microsoft.com/azure/azure-resource-manager/templates/syntax, "Template
+    # format"): $schema, contentVersion and resources are required (languageVersion 2.0's resources object is not
+    # emulated). The wording of these messages is the emulator's own; the code InvalidTemplate is ARM's.
     for key in ("$schema", "contentVersion", "resources"):
         if key not in template:
             raise TemplateError(f"The template is missing the required property '{key}'. Please see "
@@ -321,7 +322,9 @@ def deployment_get(req: Request, m: re.Match) -> Response:
     advance(req)
     deployment = req.emulator.store.get(_ids(m)[1])
     if deployment is None:
-        raise ArmError(404, "DeploymentNotFound", f"Deployment '{m['name']}' could not be found.")
+        # a 404 (the SDK raises ResourceNotFoundError); ARM's own code for a missing deployment was not found in a
+        # source, so the emulator's generic ResourceNotFound
+        raise ArmError(404, "ResourceNotFound", f"Deployment '{m['name']}' could not be found.")
     return Response(200, _render(deployment))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 DOCS = "Please see https://aka.ms/arm-template-expressions for usage details."
 
-# ARM's parameter types (learn.microsoft.com/azure/azure-resource-manager/templates/parameters, "Data types"):
+# ARM's data types (learn.microsoft.com/azure/azure-resource-manager/templates/data-types, "Supported types"):
 # name (lower case) -> (Python check, the type name the emulator reports)
 PARAMETER_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "string": (lambda v: isinstance(v, str), "String"),

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import requests
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from builder.azure.clients import compute_client, resource_client
 from builder.emulator.template import Scope, TemplateError, evaluate
@@ -143,6 +143,8 @@ def test_good_template_validates_deploys_and_vm_is_gettable(env):
     nic = resource_client(handle.settings).resources.get_by_id(nic_id, api_version="2024-05-01")
     assert nic.location == "eastus2" and nic.properties["provisioningState"] == "Succeeded"
     assert client.deployments.get(RG, "dep1").properties.provisioning_state == "Succeeded"
+    with pytest.raises(ResourceNotFoundError):
+        client.deployments.get(RG, "never")
 
 
 def test_deployment_answers_201_with_async_operation(env):
