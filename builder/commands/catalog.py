@@ -6,17 +6,18 @@ import click
 
 from builder.cli import Context, pass_ctx
 from builder.errors import EXIT_FAILED, EXIT_INPUT, InputError
+from builder.output import output_option
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+json_option = output_option()
 
 
 @click.command("list")
-@json_option
+@output_option(tabular=True)
 @click.option("--all", "include_abstract", is_flag=True, help="Include abstract (non-buildable) images.")
 @pass_ctx
 def list_images(ctx: Context, as_json: bool, include_abstract: bool) -> None:
     """List catalog images."""
-    from builder.output import console, emit_json, table
+    from builder.output import emit_json, print_table
 
     rows = []
     for image in sorted(ctx.catalog.images.values(), key=lambda i: i.name):
@@ -29,9 +30,9 @@ def list_images(ctx: Context, as_json: bool, include_abstract: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    console().print(table(None, ["image", "os", "kind", "purpose", "target SKUs"],
-                          [[r["name"] + (" (abstract)" if r["abstract"] else ""), r["os"], r["kind"], r["purpose"],
-                            ", ".join(r["target_skus"])] for r in rows]))
+    print_table(None, ["image", "os", "kind", "purpose", "target SKUs"],
+                [[r["name"] + (" (abstract)" if r["abstract"] else ""), r["os"], r["kind"], r["purpose"],
+                  ", ".join(r["target_skus"])] for r in rows])
 
 
 @click.command("show")

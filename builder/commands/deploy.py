@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli import Context, pass_ctx
+from builder.output import output_option
 
 FORMATS = ("id", "cli", "bicep", "terraform", "arm", "batch", "cyclecloud",  # = builder.reference.FORMATS
            "vmss-cli", "vmss-arm", "vmss-bicep", "vmss-terraform", "vmss-cyclecloud")
@@ -24,7 +25,7 @@ FORMATS = ("id", "cli", "bicep", "terraform", "arm", "batch", "cyclecloud",  # =
 @click.option("--subscription", envvar="AZURE_SUBSCRIPTION_ID", default=None,
               help="Subscription of the gallery [env AZURE_SUBSCRIPTION_ID; default: a ${AZURE_SUBSCRIPTION_ID} "
                    "placeholder].")
-@click.option("--json", "as_json", is_flag=True, help="Print the snippet and its notes as JSON.")
+@output_option()
 @pass_ctx
 def reference(ctx: Context, image: str, version: str, fmt: str, vm_size: str | None, spot: bool, instances: int,
               subscription: str | None, as_json: bool) -> int:
@@ -109,7 +110,7 @@ def _gallery_readers(ctx: Context, image: str, sbom_places: list[Path]):
 @click.argument("new", metavar="V2")
 @click.option("--sbom", "sboms", multiple=True, type=click.Path(path_type=Path),
               help="SBOM file or folder of *.cdx.json to find gallery versions' SBOMs in (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON instead of markdown.")
+@output_option()
 @pass_ctx
 def diff(ctx: Context, image: str, old: str, new: str, sboms: tuple[Path, ...], as_json: bool) -> int:
     """Component and package changes from V1 to V2 of IMAGE (markdown for release notes).
@@ -150,7 +151,7 @@ def diff(ctx: Context, image: str, old: str, new: str, sboms: tuple[Path, ...], 
               help="Package feeds to compare pins with: upstream or a mirror base URL (as for builder build).")
 @click.option("--no-components", is_flag=True, help="Skip the package feed checks.")
 @click.option("--no-bases", is_flag=True, help="Skip the marketplace/gallery base checks (no Azure access).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: images to rebuild, findings, notes, errors.")
+@output_option()
 @pass_ctx
 def outdated(ctx: Context, images: tuple[str, ...], feed: str, no_components: bool, no_bases: bool,
              as_json: bool) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from builder.cli import Context, pass_ctx
+from builder.output import output_option
 
 
 @click.command("doctor")
@@ -16,7 +17,7 @@ from builder.cli import Context, pass_ctx
 @click.option("--no-boot-test", is_flag=True, help="Local target: the build skips the QEMU boot test.")
 @click.option("--subscription", default=None, metavar="ID",
               help="Azure target: subscription id [default: $AZURE_SUBSCRIPTION_ID].")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@output_option(tabular=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @pass_ctx
 def doctor(ctx: Context, image: str | None, target: str, feed: str, no_boot_test: bool, subscription: str | None,
@@ -56,11 +57,13 @@ def doctor(ctx: Context, image: str | None, target: str, feed: str, no_boot_test
 
 
 def _print(result: dict) -> None:
-    from builder.output import console, table
+    from builder.output import console, output_format, print_table
 
     rows = [[c["name"], "ok" if c["ok"] else "MISS", c["found"], c["fix"]] for c in result["checks"]]
+    print_table(None, ["check", "status", "found", "how to fix"], rows)
+    if output_format() == "tsv":  # the rows only
+        return
     out = console()
-    out.print(table(None, ["check", "status", "found", "how to fix"], rows))
     subject = f"{result['image']} ({result['target']})" if result["image"] else f"{result['target']} tools"
     if result["ok"]:
         out.print(f"{subject}: everything a build needs is there", markup=False)

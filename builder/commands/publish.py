@@ -14,9 +14,9 @@ import click
 
 from builder.cli import Context, pass_ctx
 from builder.errors import InputError
-from builder.output import plain
+from builder.output import output_option, plain
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+json_option = output_option()
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do it without asking (required without a terminal).")
 
 
@@ -212,12 +212,12 @@ def _registry_mark(ctx: Context, image: str, version: str, tags: dict[str, str])
 @click.argument("image")
 @click.option("--tags", "show_tags", is_flag=True, help="Show every tag (default: provenance tags only).")
 @subscription_option
-@json_option
+@output_option(tabular=True)
 @pass_ctx
 def versions(ctx: Context, image: str, show_tags: bool, subscription, as_json: bool) -> None:
     """List the gallery versions of IMAGE: state, regions, latest, end of life, tags."""
     from builder.azure import Lifecycle
-    from builder.output import console, emit_json, table
+    from builder.output import emit_json, print_table
     from builder.stack import tags as T
 
     with _gallery(ctx, subscription, as_json) as settings:
@@ -229,8 +229,7 @@ def versions(ctx: Context, image: str, show_tags: bool, subscription, as_json: b
     rows = [[i.version, i.state, "yes" if i.latest else "", ", ".join(i.regions), (i.end_of_life_date or "")[:10],
              " ".join(f"{k.removeprefix('builder.')}={v}" for k, v in i.tags.items() if show_tags or k in shown)]
             for i in infos]
-    console().print(table(f"{image}: {len(infos)} version(s)", ["version", "state", "latest", "regions", "EOL", "tags"],
-                          rows))
+    print_table(f"{image}: {len(infos)} version(s)", ["version", "state", "latest", "regions", "EOL", "tags"], rows)
 
 
 @click.command("gc")

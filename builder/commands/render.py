@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli import Context, pass_ctx
+from builder.output import output_option
 
 
 @click.command("render")
@@ -18,7 +19,7 @@ from builder.cli import Context, pass_ctx
 @click.option("--feed", default="upstream", show_default=True, metavar="upstream|stand-in|URL",
               help="Package feed: vendor repositories, the local stand-in feed, or a mirror base URL.")
 @click.option("--os", "os_override", default=None, help="Render another OS's variables (e.g. debian12).")
-@click.option("--json", "as_json", is_flag=True, help="Print the rendered variables as JSON.")
+@output_option()
 @pass_ctx
 def render(ctx: Context, image: str, target: str, out_dir: Path, feed: str, os_override: str | None,
            as_json: bool) -> None:
@@ -47,7 +48,7 @@ def render(ctx: Context, image: str, target: str, out_dir: Path, feed: str, os_o
 @click.option("--check", "check_mode", is_flag=True, help="Dry run: report what would change.")
 @click.option("--log", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Full ansible-playbook log [default: <vars folder>/converge.log].")
-@click.option("--json", "as_json", is_flag=True, help="Print the result counts as JSON.")
+@output_option()
 def converge_command(rootfs: Path, vars_file: Path, tags: str | None, check_mode: bool, log: Path | None,
                      as_json: bool) -> None:
     """Apply ansible/image.yml to ROOTFS with the rendered variables."""

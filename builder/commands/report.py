@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from builder.cli import Context, pass_ctx
+from builder.output import output_option
 
 
 @click.command("report")
 @click.argument("build_id")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the page here [default: <state>/builds/<id>/report.html, or the Azure build's folder].")
-@click.option("--json", "as_json", is_flag=True, help="Print the report's data as JSON instead of writing HTML.")
+@output_option(names=("--format",), view="write the HTML page")  # -o/--output is the page's path here (kept: scripts pass it)
 @pass_ctx
 def report(ctx: Context, build_id: str, output: Path | None, as_json: bool) -> int:
     """Write one self-contained HTML page for build BUILD_ID (ids: `builder builds`; an Azure build's id is its
