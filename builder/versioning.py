@@ -46,3 +46,33 @@ def sort_key(version: str) -> tuple[int, ...]:
 def numeric_key(version: str) -> tuple:
     """Marketplace and gallery versions: dotted numbers (``22.04.2025112001``); a non-number part sorts first."""
     return tuple(int(p) if p.isascii() and p.isdigit() else -1 for p in version.split("."))
+
+
+def require_new(version: str, taken: Iterable[str], where: str) -> str:
+    """``version`` when it is not in ``taken``; else an InputError saying it already exists in ``where``.
+
+    A build captures a new image, so its version must be new: re-using one would publish another source under
+    a version that already has one (``builder publish`` only accepts the same source again)."""
+    if version in set(taken):
+        raise InputError(f"version {version} already exists in {where}; a build captures a new image, so pick a "
+                         "version that does not exist yet, or leave --version out for the next free number",
+                         field="--version")
+    return version
+
+
+def require_new_build_version(catalog, image: str, version: str, state_dir, settings) -> str:
+    """A valid ``version`` for a new build of ``image``: in neither the local registry (``state_dir``) nor, when
+    ``settings`` configures one, the image's gallery definition."""
+    from builder.registry import LocalRegistry
+
+    require_valid(version)
+    registry = LocalRegistry(state_dir)
+    require_new(version, registry.versions(image), f"the local registry ({registry.path})")
+    if settings is not None:
+        from builder.azure.progress import ignore
+        from builder.azure.publish import Publisher
+
+        g = catalog.model(image).gallery
+        require_new(version, Publisher(catalog, image, settings, ignore).existing_versions(),
+                    f"gallery {g.gallery}/{g.definition}")
+    return version

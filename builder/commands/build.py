@@ -71,11 +71,18 @@ def _feed(value: str) -> str:
 @click.option("--dry-run", is_flag=True, help="Azure target: render and show the Packer commands only.")
 @click.option("--on-error", type=click.Choice(["cleanup", "abort"]), default="cleanup", show_default=True,
               help="Azure target: what Packer does when the build fails (abort keeps the build VM for debugging).")
+@click.option("--version", "image_version", default=None, metavar="X.Y.Z",
+              help="Azure target: the version to build and publish as (Major.Minor.Patch, one that exists neither in "
+                   "the gallery nor in the local registry) [default: the next free YYYY.MMDD.N].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Azure target: folder for the rendered Packer files and the build record, kept [default: "
+                   "<state>/azure/<image>-<version>-<UTC stamp>; a dry run renders into a temporary folder it "
+                   "removes].")
 @pass_ctx
 def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: Path | None, mirror: str | None,
           no_base_profile: bool, no_cache: bool, no_boot_test: bool, boot_timeout: int, no_publish: bool,
           keep_rootfs: bool, disk_mib: int | None, snapshots: str, cache_dir: Path, as_json: bool, quiet: bool,
-          dry_run: bool, on_error: str) -> int:
+          dry_run: bool, on_error: str, image_version: str | None, out_dir: Path | None) -> int:
     """Build IMAGE end to end: rootfs, converge (layer cache), verify, generalize, disk, boot test, publish."""
     feed = _feed(feed)
     target = target or default_target()
@@ -85,10 +92,16 @@ def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: 
         if feed == "stand-in" or feed.startswith("file://"):
             raise InputError(f"'{feed}' is a feed on this machine; the build VM in Azure cannot read it: use "
                              "upstream or an http(s) mirror the build VM can reach", field="--feed")
-        return _azure(ctx, image, feed, as_json, quiet, dry_run, on_error)
+        return _azure(ctx, image, feed, as_json, quiet, dry_run, on_error, image_version, out_dir)
     if dry_run:
         raise InputError("--dry-run applies to --target azure; for a local build see `builder plan IMAGE`",
                          field="--dry-run")
+    if image_version is not None:  # the pipeline numbers it from the gallery it publishes to, before converging
+        raise InputError("--version applies to --target azure; a local build takes the next free version of the "
+                         "gallery it publishes to", field="--version")
+    if out_dir is not None:
+        raise InputError("--out applies to --target azure; a local build writes <state>/builds/<id>/",
+                         field="--out")
     from builder.catalog.rules import check_image
     from builder.local.pipeline import BuildOptions, Pipeline
     from builder.local.preflight import preflight
@@ -142,12 +155,19 @@ def _run(pipeline, as_json: bool) -> int:
 
 
 def _azure(ctx: Context, image: str, feed: str, as_json: bool, quiet: bool, dry_run: bool,
-           on_error: str = "cleanup") -> int:
+           on_error: str = "cleanup", image_version: str | None = None, out_dir: Path | None = None) -> int:
     """The Azure target is the Packer engineer's ``builder.packer.build.build_azure``."""
     from builder.packer.build import build_azure
 
+    options = {}
+    if image_version is not None:
+        from builder.packer.azure import gallery_settings
+        from builder.versioning import require_new_build_version
+
+        options["image_version"] = require_new_build_version(ctx.catalog, image, image_version, ctx.state_dir,
+                                                             gallery_settings())
     return build_azure(ctx.catalog, image, feed=feed, state_dir=ctx.state_dir, as_json=as_json, quiet=quiet,
-                       dry_run=dry_run, on_error=on_error)
+                       dry_run=dry_run, on_error=on_error, out=out_dir, **options)
 
 
 @click.command("boot-test")

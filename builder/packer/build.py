@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,10 @@ def printer(quiet: bool):
 
 def build_azure(catalog: Catalog, image: str, *, feed: str = "upstream", state_dir: Path, as_json: bool = False,
                 dry_run: bool = False, on_error: str = "cleanup", timeout_minutes: int | None = None,
-                quiet: bool = False, **options: Any) -> int:
-    """Run ``azure_build`` for the CLI: out dir ``<state>/azure/<image>-<version>``; JSON record with ``--json``."""
+                quiet: bool = False, out: Path | None = None, **options: Any) -> int:
+    """Run ``azure_build`` for the CLI: out dir ``out``, else ``<state>/azure/<image>-<version>-<stamp>``, else
+    for a dry run a temporary folder removed afterwards (a dry run leaves no folder it made); JSON record with
+    ``--json``."""
     from builder.output import emit_json
     from builder.packer.azure import azure_build, gallery_settings, resolve_version, version_note
     from builder.registry import LocalRegistry
@@ -66,14 +70,28 @@ def build_azure(catalog: Catalog, image: str, *, feed: str = "upstream", state_d
         if not (quiet or as_json):
             click.echo(version_note(catalog.model(image), version, source), err=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    out_dir = state_dir / "azure" / f"{image}-{version}-{stamp}"
-    artifact = azure_build(catalog, image, out_dir=out_dir.resolve(), on_event=printer(quiet or as_json),
-                           dry_run=dry_run, on_error=on_error, feed=feed, image_version=version,
-                           timeout=timeout_minutes * 60 if timeout_minutes else None,
-                           base_versions=base_versions(catalog, image), settings=settings, **options)
+    scratch = dry_run and out is None
+    if out is not None:
+        out_dir = out
+    elif scratch:
+        out_dir = Path(tempfile.mkdtemp(prefix=f"builder-dry-run-{image}-"))
+    else:
+        out_dir = state_dir / "azure" / f"{image}-{version}-{stamp}"
+    try:
+        artifact = azure_build(catalog, image, out_dir=out_dir.resolve(), on_event=printer(quiet or as_json),
+                               dry_run=dry_run, on_error=on_error, feed=feed, image_version=version,
+                               timeout=timeout_minutes * 60 if timeout_minutes else None,
+                               base_versions=base_versions(catalog, image), settings=settings, **options)
+    finally:
+        if scratch:
+            shutil.rmtree(out_dir, ignore_errors=True)
+    if scratch:
+        artifact.out_dir = None  # type: ignore[assignment]  # nothing kept
     artifact.version_source = source
     if as_json:
         emit_json(artifact.as_dict())
+    elif scratch:
+        click.echo("# dry run: the rendered files were removed (pass --out DIR to keep them)", err=True)
     elif dry_run:
         click.echo(f"# dry run: files rendered in {out_dir}", err=True)
     else:

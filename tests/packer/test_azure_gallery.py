@@ -164,7 +164,7 @@ def test_layered_build_tags_the_parent_version(run_cli, arm_emulator, tmp_path):
     _publish(arm_emulator, "gpu-base", "2026.1101.0")
     _publish(arm_emulator, "gpu-base", "2026.1102.1")
     result = run_cli("build", "ndh100-train-layered", "--target", "azure", "--dry-run", "--json",
-                     env=arm_emulator.env(PACKER=str(tmp_path / "none")))
+                     "--out", str(tmp_path / "rendered"), env=arm_emulator.env(PACKER=str(tmp_path / "none")))
     assert result.code == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["base_version"] == "2026.1102.1"

@@ -61,3 +61,62 @@ def test_registry_forget_and_update(tmp_path):
     assert registry.live_versions("a") == ["1.0.1"] and registry.versions("a") == ["1.0.0", "1.0.1"]
     assert registry.forget("a", ["1.0.0", "2.0.0"]) == ["1.0.0"]
     assert registry.forget("a", ["1.0.1"]) == ["1.0.1"] and registry.load() == {"images": {}}
+
+
+# -- 2. `builder build --version` (the messages and docs/azure.md suggest it) ---------------------------------
+
+def _no_gallery(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"AZURE_SUBSCRIPTION_ID": "", "PACKER": str(tmp_path / "no-packer"), **extra}
+
+
+def test_build_version_is_taken_as_given(run_cli, tmp_path):
+    result = _ok(run_cli("build", IMAGE, "--target", "azure", "--dry-run", "--json", "--version", "2026.1129.7",
+                         env=_no_gallery(tmp_path)))
+    record = json.loads(result.stdout)
+    assert record["version"] == "2026.1129.7" and record["version_source"] == "given"
+
+
+def test_build_version_is_validated_like_publish(run_cli, tmp_path):
+    for bad in ("1.2", "1.2.x", "\u0661.2.3", "99999999999.0.0"):
+        result = run_cli("build", IMAGE, "--target", "azure", "--dry-run", "--version", bad, env=_no_gallery(tmp_path))
+        assert result.code == 2 and "invalid image version" in result.stderr, (bad, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_build_version_refuses_one_the_registry_or_gallery_has(run_cli, arm_emulator, tmp_path):
+    from builder.registry import LocalRegistry
+
+    LocalRegistry(tmp_path / "state").record(IMAGE, "1.0.0", {"id": "x"})
+    local = run_cli("build", IMAGE, "--target", "azure", "--dry-run", "--version", "1.0.0", env=_no_gallery(tmp_path))
+    assert local.code == 2 and "1.0.0" in local.stderr and "local registry" in local.stderr, local.stderr
+
+    _publish(run_cli, arm_emulator, "1.0.5", "img1")
+    env = arm_emulator.env(PACKER=str(tmp_path / "no-packer"), BUILDER_STATE=str(tmp_path / "fresh-runner"))
+    taken = run_cli("build", IMAGE, "--target", "azure", "--dry-run", "--version", "1.0.5", env=env)
+    assert taken.code == 2 and "already exists in gallery" in taken.stderr, taken.stderr
+    assert "Traceback" not in taken.stderr
+
+
+def test_build_version_on_a_local_build_is_a_clear_error(run_cli, tmp_path):
+    result = run_cli("build", IMAGE, "--target", "local", "--version", "1.0.0", env=_no_gallery(tmp_path))
+    assert result.code == 2 and "--version" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- 3. a dry run leaves no folder behind, unless asked for one -----------------------------------------------
+
+def test_dry_run_leaves_no_folder(run_cli, tmp_path):
+    result = _ok(run_cli("build", IMAGE, "--target", "azure", "--dry-run", env=_no_gallery(tmp_path)))
+    assert not (tmp_path / "state").exists(), sorted((tmp_path / "state").rglob("*"))
+    assert "removed" in result.stderr and "--out" in result.stderr
+    as_json = json.loads(_ok(run_cli("build", IMAGE, "--target", "azure", "--dry-run", "--json",
+                                     env=_no_gallery(tmp_path))).stdout)
+    assert as_json["out_dir"] is None and len(as_json["commands"]) == 3
+    assert not (tmp_path / "state").exists()
+
+
+def test_dry_run_keeps_the_folder_the_user_asked_for(run_cli, tmp_path):
+    out = tmp_path / "rendered"
+    result = _ok(run_cli("build", IMAGE, "--target", "azure", "--dry-run", "--json", "--out", str(out),
+                         env=_no_gallery(tmp_path)))
+    assert Path(json.loads(result.stdout)["out_dir"]) == out.resolve()
+    assert any(out.glob("*.pkrvars.json")) and not (tmp_path / "state").exists()
