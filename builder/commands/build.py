@@ -10,11 +10,12 @@ import click
 
 from builder.cli import Context, pass_ctx
 from builder.errors import InputError
+from builder.output import output_option
 from builder.paths import DEFAULT_CACHE
 
 AZURE_SETTINGS = ("AZURE_SUBSCRIPTION_ID", "ARM_SUBSCRIPTION_ID")
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of tables.")
+json_option = output_option()
 cache_option = click.option("--cache-dir", type=click.Path(path_type=Path), default=DEFAULT_CACHE,
                             envvar="BUILDER_CACHE", show_default=True,
                             help="Base root filesystems, the stand-in feed and layer snapshots.")
@@ -203,25 +204,25 @@ def cache() -> None:
 
 @cache.command("ls")
 @cache_option
-@json_option
+@output_option(tabular=True)
 def cache_ls(cache_dir: Path, as_json: bool) -> int:
     """List layer snapshots: image, layer, key, format (overlay-diff, tree, legacy), parent, size, created, last
     used."""
     from builder.local.cache import LayerCache
-    from builder.output import console, emit_json, table
+    from builder.output import emit_json, output_format, print_table
 
     entries = LayerCache(cache_dir).entries()
     if as_json:
         emit_json([e.as_dict() for e in entries])
         return 0
-    if not entries:
+    if not entries and output_format() != "tsv":  # tsv: the rows, none
         click.echo(f"no layer snapshots in {cache_dir / 'layers'}")
         return 0
     rows = [[e.meta.get("image"), e.meta.get("layer"), e.key, e.format, e.meta.get("parent") or "",
              _size(e.meta.get("size", 0) or 0), _when(e.meta.get("created")), _when(e.meta.get("last_used"))]
             for e in entries]
-    console().print(table(f"layer cache ({cache_dir / 'layers'})",
-                          ["image", "layer", "key", "format", "parent", "size", "created", "last used"], rows))
+    print_table(f"layer cache ({cache_dir / 'layers'})",
+                ["image", "layer", "key", "format", "parent", "size", "created", "last used"], rows)
     return 0
 
 
@@ -274,18 +275,18 @@ def cache_prune(cache_dir: Path, everything: bool, image: str | None, days: floa
 @click.command("builds")
 @click.argument("image", required=False)
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="Newest N builds.")
-@json_option
+@output_option(tabular=True)
 @pass_ctx
 def builds(ctx: Context, image: str | None, limit: int, as_json: bool) -> int:
     """List build history: id, image, status, duration, version, where it was published and artifacts."""
     from builder.local.records import history
-    from builder.output import console, emit_json, table
+    from builder.output import emit_json, output_format, print_table
 
     found = history(ctx.state_dir, image)[-limit:]
     if as_json:
         emit_json([r.as_dict() for r in found])
         return 0
-    if not found:
+    if not found and output_format() != "tsv":  # tsv: the rows, none
         click.echo(f"no builds recorded in {ctx.state_dir / 'builds'}")
         return 0
     rows = []
@@ -294,8 +295,7 @@ def builds(ctx: Context, image: str | None, limit: int, as_json: bool) -> int:
         rows.append([r.id, r.image, r.status + (f" ({failed})" if failed else ""), f"{r.duration:.0f}s",
                      r.version or "", _published(r.published), ", ".join(Path(p).name for p in r.artifacts.values()),
                      _report(r.directory)])
-    console().print(table("builds", ["id", "image", "status", "duration", "version", "published", "artifacts",
-                                     "report"], rows))
+    print_table("builds", ["id", "image", "status", "duration", "version", "published", "artifacts", "report"], rows)
     click.echo("HTML report of a build: builder report ID (writes <state>/builds/ID/report.html)", err=True)
     return 0
 
