@@ -205,3 +205,99 @@ def test_az_parser_catches_a_bad_option(tmp_path):
     bad = subprocess.run([str(AZ), "vmss", "create", "--resource-group", "rg", "--name", "n", "--single-placement",
                           "yes"], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert bad.returncode == 2, bad.stderr
+
+
+# ---------------------------------------------------------------- ARM templates into the emulator
+
+CONSUMER_RG = "rg-consumer"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuilderReferenceTestKey test@builder"
+
+
+def _deployments(settings):
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+    return DeploymentsMgmtClient(settings.get_credential(), settings.subscription_id, base_url=settings.base_url,
+                                 connection_verify=settings.cert, polling_interval=0)
+
+
+def _publish(handle, image, version: str = "2026.1129.0") -> str:
+    """The gallery, the definition as publish creates it (builder.azure.gallery.definition_body) and a version."""
+    from builder.azure.clients import compute_client, resource_client
+    from builder.azure.gallery import definition_body
+
+    settings = handle.settings
+    g = image.gallery
+    region = g.target_regions[0].name
+    resources = resource_client(settings)
+    compute = compute_client(settings)
+    for rg in (g.resource_group, CONSUMER_RG):
+        resources.resource_groups.create_or_update(rg, {"location": region})
+    compute.galleries.begin_create_or_update(g.resource_group, g.gallery, {"location": region}).result()
+    compute.gallery_images.begin_create_or_update(g.resource_group, g.gallery, g.definition,
+                                                  definition_body(image, region)).result()
+    source = (f"/subscriptions/{handle.subscription}/resourceGroups/{g.resource_group}/providers/Microsoft.Compute/"
+              "images/src")
+    compute.gallery_image_versions.begin_create_or_update(g.resource_group, g.gallery, g.definition, version, {
+        "location": region, "properties": {"storageProfile": {"source": {"id": source}},
+                                           "publishingProfile": {"targetRegions": [{"name": region}]}}}).result()
+    return region
+
+
+def _deploy(client, template: dict, parameters: dict, name: str):
+    return client.deployments.begin_create_or_update(CONSUMER_RG, name, {"properties": {
+        "mode": "Incremental", "template": template,
+        "parameters": {k: {"value": v} for k, v in parameters.items()}}}).result()
+
+
+def _parameters(handle, template: dict) -> dict:
+    values = {"adminSshPublicKey": SSH_KEY,
+              "subnetId": f"/subscriptions/{handle.subscription}/resourceGroups/{CONSUMER_RG}/providers/"
+                          "Microsoft.Network/virtualNetworks/vnet/subnets/default",
+              "AZURE_SUBSCRIPTION_ID": handle.subscription}
+    return {k: v for k, v in values.items() if k in template["parameters"]}
+
+
+@pytest.fixture
+def deploy_env(arm_emulator):
+    arm_emulator.configure(retry_after=0)
+    return arm_emulator, _deployments(arm_emulator.settings)
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_arm_templates_deploy_into_the_emulator(deploy_env, name):
+    handle, client = deploy_env
+    image = CATALOG.model(name)
+    _publish(handle, image)
+    formats = ["arm"] + (["vmss-arm"] if name in TRAINING else [])
+    for subscription in (None, handle.subscription):  # the placeholder parameter, then a literal id
+        for version in ("2026.1129.0", None):  # a version id, then the definition id (latest)
+            target = resolve_target(CATALOG, name, version, None, False, subscription)
+            for fmt in formats:
+                template = json.loads(render(target, fmt))
+                result = _deploy(client, template, _parameters(handle, template), f"{fmt}-{bool(subscription)}")
+                assert result.properties.provisioning_state == "Succeeded", (name, fmt, version)
+
+
+def test_the_deployment_refuses_a_template_without_os_profile(deploy_env):
+    from azure.core.exceptions import HttpResponseError
+
+    handle, client = deploy_env
+    _publish(handle, CATALOG.model("ndh100-train"))
+    template = json.loads(render(_target("ndh100-train", subscription=handle.subscription), "vmss-arm"))
+    del template["resources"][0]["properties"]["virtualMachineProfile"]["osProfile"]
+    with pytest.raises(HttpResponseError) as caught:
+        _deploy(client, template, _parameters(handle, template), "no-os-profile")
+    assert "osProfile" in str(caught.value)
+
+
+def test_trusted_launch_templates_deploy_into_the_emulator(deploy_env, catalog_copy):
+    handle, client = deploy_env
+    trusted = _trusted_catalog(catalog_copy)
+    for name in ("ndh100-train", "cpu-train"):
+        image = trusted.model(name)
+        _publish(handle, image)
+        target = resolve_target(trusted, name, "2026.1129.0", None, False, handle.subscription)
+        for fmt in ("arm", "vmss-arm"):
+            template = json.loads(render(target, fmt))
+            assert _deploy(client, template, _parameters(handle, template), f"tl-{name}-{fmt}"
+                           ).properties.provisioning_state == "Succeeded"
