@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from builder.cli import Context, pass_ctx
-from builder.errors import EXIT_FAILED
+from builder.errors import EXIT_FAILED, InputError
+from builder.output import output_format, output_option
 
 CONNECTIONS = ("chroot", "ssh", "local", "docker")
 
@@ -27,7 +28,8 @@ CONNECTIONS = ("chroot", "ssh", "local", "docker")
 @click.option("--expect-version", default=None, help="Image version the manifest must carry.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
-              help="Write per-check results as JSON here ('-' for stdout).")
+              help="Write per-check results as JSON here ('-' for stdout, the same as -o json).")
+@output_option(dest=None, json_flag=False)  # --json takes a path here; -o prints the results on stdout
 @click.option("--role-settings", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Role settings (limits, sysctl) the checks compare with, as a verification bundle records them "
                    "(role-settings.json); default: this checkout's ansible/roles defaults.")
@@ -45,11 +47,14 @@ def verify(ctx: Context, image: str, connection: str, host: str | None, suite: s
 
     require_valid_image(ctx.catalog, image)  # expectations only from an image `validate` accepts
     to_stdout = json_out is not None and str(json_out) == "-"
+    if to_stdout and output_format() not in ("table", "json"):
+        raise InputError(f"--json - prints JSON on stdout: give it or -o {output_format()}, not both",
+                         field="--output")
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     result = run_suite(ctx.catalog, image, connection=connection, host=host, suite=suite, select=select,
                        junit=junit, json_out=None if to_stdout else json_out, expect_version=expect_version,
                        skus=skus, sudo=sudo, progress=progress, settings=settings.load(role_settings))
-    if to_stdout:
+    if to_stdout or output_format() != "table":  # --json - is JSON; -o json, yaml or tsv
         emit_json(result.as_dict())
         return 0 if result.ok else EXIT_FAILED
     for failure in result.failures():
