@@ -11,7 +11,7 @@ without which nothing is captured: ``builder/packer/render.py``), and whose publ
 ``builder.patch_notes_sha256``: the notes' digest; ``builder.patch_key``: what the patch was built for).
 
 Idempotent: the key is the SHA-256 of the image's triggering findings (kind, subject, newest version) and its
-inputs digest (``builder.packer.chain.inputs_digest``). A staged, live or in-progress version carrying the same
+resolved catalog entry. A staged, live or in-progress version carrying the same
 key means the patch exists: nothing is built. A yanked one means a person rejected it: nothing is built either.
 An image whose build or verification fails publishes nothing (the build stops before its publish step) and is
 reported; the other images go on.
@@ -110,12 +110,20 @@ def find_outdated(catalog: Catalog, names: list[str], feed: str, settings, compo
 # ---------------------------------------------------------------- keys and summaries
 
 
-def patch_key(catalog: Catalog, image: str, findings: list[Finding]) -> str:
-    """SHA-256 of what a patch of ``image`` is built for: its triggering findings and its inputs digest."""
-    from builder.packer.chain import inputs_digest
+def catalog_digest(catalog: Catalog, image: str) -> str:
+    """SHA-256 of the image's resolved catalog entry (without the fields that only document or arrange it)."""
+    from builder.packer.chain import NOT_IMAGE_FIELDS
 
+    data = catalog.model(image).model_dump(mode="json", exclude=set(NOT_IMAGE_FIELDS))
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def patch_key(catalog: Catalog, image: str, findings: list[Finding]) -> str:
+    """SHA-256 of what a patch of ``image`` is built for: its triggering findings (kind, subject, newest) and its
+    catalog entry. Changes to the repository's build files are releases of their own (``release.yml``, ``builder
+    matrix --changed-since``), not patches: they do not make a staged patch stale."""
     wanted = sorted({(f.kind, f.subject, f.latest) for f in findings if f.rebuild})
-    payload = json.dumps({"image": image, "findings": wanted, "inputs": inputs_digest(catalog, image)},
+    payload = json.dumps({"image": image, "findings": wanted, "catalog": catalog_digest(catalog, image)},
                          sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 

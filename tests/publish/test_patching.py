@@ -189,3 +189,19 @@ def test_bad_input_is_one_message_and_exit_2(run_cli, args, message):
     result = run_cli("patch", *args, "--dry-run", env={"AZURE_SUBSCRIPTION_ID": "", "BUILDER_ARM_ENDPOINT": ""})
     assert result.code == 2, (result.stdout, result.stderr)
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_patch_key_follows_the_newest_versions_and_the_catalog_entry(catalog_copy):
+    from builder.outdated import Finding
+    from builder.patching import patch_key
+
+    shipped = load_catalog(catalog_copy)
+    found = [Finding(IMAGE, "base", "microsoft-dsvm:ubuntu-2204:2204-gen2", OLD_BASE, NEW_BASE)]
+    key = patch_key(shipped, IMAGE, found)
+    assert key == patch_key(load_catalog(catalog_copy), IMAGE, list(reversed(found * 2)))
+    assert key != patch_key(shipped, IMAGE, [Finding(IMAGE, "base", found[0].subject, OLD_BASE, "22.04.2026010101")])
+    text = (catalog_copy / "cpu-infer.yaml").read_text()
+    (catalog_copy / "cpu-infer.yaml").write_text(text.replace("build: {spot: true}", "build: {spot: false}"))
+    assert key != patch_key(load_catalog(catalog_copy), IMAGE, found)
+    (catalog_copy / "cpu-infer.yaml").write_text(text.replace("description: ", "description: Changed. "))
+    assert key == patch_key(load_catalog(catalog_copy), IMAGE, found)  # documentation only
