@@ -21,3 +21,10 @@ def test_every_format_is_shown_and_matches_the_command(run_cli):
         result = run_cli("reference", *shlex.split(m["args"]), env=env)
         assert result.code == 0, result.stderr
         assert result.stdout == m["body"], f"docs/consuming.md example '{m['args']}' is stale"
+
+
+def test_the_format_table_names_every_format_and_its_check():
+    text = (REPO / "docs" / "consuming.md").read_text()
+    rows = dict(re.findall(r"^\| `([\w-]+)` \| [^|]+ \| ([^|]+) \|$", text, re.M))
+    assert set(rows) == set(FORMATS)
+    assert all(check.strip() for check in rows.values())
