@@ -29,8 +29,13 @@ from typing import Any
 
 from builder.catalog.loader import Catalog
 from builder.errors import BuilderError, InputError, OperationError
-from builder.outdated import Finding, Report
 from builder.stack import tags as T
+
+# ``builder.outdated`` and ``builder.diff`` are command backends (docs/architecture.md): ``builder/commands/patch.py``
+# runs the checks and hands this module their report (a ``builder.outdated.Report``: ``images``, ``findings``,
+# ``notes``, ``errors``, ``as_dict()``) and a ``Differ`` that writes ``builder diff``'s markdown.
+Finding = Any  # builder.outdated.Finding: image, kind, subject, current, latest, rebuild, as_dict()
+Report = Any
 
 PATCHES_DIR = "patches"
 STAGED, UNCHANGED, REJECTED, FAILED, PLANNED = "staged", "unchanged", "rejected", "failed", "planned"
@@ -86,27 +91,6 @@ class PatchReport:
                 "outdated": self.outdated.as_dict()}
 
 
-# ---------------------------------------------------------------- what is outdated
-
-
-def find_outdated(catalog: Catalog, names: list[str], feed: str, settings, components: bool = True,
-                  bases: bool = True, say: Callable[[str], None] = lambda _m: None) -> Report:
-    """``builder outdated`` for ``names``: package feeds, then marketplace and gallery bases through ``settings``."""
-    from builder.outdated import check_bases, check_components
-
-    report = Report()
-    models = [catalog.model(n) for n in names]
-    if components:
-        cache: dict = {}
-        for model in models:
-            say(f"checking feeds of {model.name} ...")
-            check_components(catalog, model, feed, report, cache=cache)
-    if bases:
-        say("checking marketplace and gallery bases ...")
-        check_bases(catalog, names, settings, report)
-    return report
-
-
 # ---------------------------------------------------------------- keys and summaries
 
 
@@ -151,18 +135,15 @@ def existing_patch(infos: list, key: str):
                  (i.state in EXISTING_STATES or i.state == "yanked")), None)
 
 
-def release_notes(catalog: Catalog, image: str, state_dir: Path, built: Built, new_tags: dict[str, str],
-                  current, findings: list[Finding]) -> str:
-    """``builder diff`` of the new version against the current latest, plus the triggering changes."""
-    from builder.diff import compare, local_facts, tag_facts, to_markdown
+# (image, new version, its gallery tags, the current latest VersionInfo or None, SBOM places) -> markdown
+Differ = Callable[[str, str, dict[str, str], Any, list[Path]], str]
 
+
+def release_notes(differ: Differ, image: str, state_dir: Path, built: Built, new_tags: dict[str, str], current,
+                  findings: list[Finding]) -> str:
+    """``builder diff`` of the new version against the current latest, plus the triggering changes."""
     places = [p for p in (*built.sbom_places, state_dir / "builds", state_dir / "azure") if p.exists()]
-    new = local_facts(state_dir, image, built.version) or tag_facts(built.version, new_tags, places, "gallery")
-    old = None
-    if current is not None:
-        old = local_facts(state_dir, image, current.version) or tag_facts(current.version, current.tags, places,
-                                                                          "gallery")
-    notes = to_markdown(compare(image, old, new))
+    notes = differ(image, built.version, new_tags, current, places)
     return notes + "\n" + trigger_markdown(findings, current.tags.get(T.BASE_VERSION) if current else None,
                                            new_tags.get(T.BASE_VERSION))
 
@@ -177,7 +158,7 @@ def write_notes(state_dir: Path, image: str, version: str, notes: str) -> Path:
 GalleryOpener = Callable[[], contextlib.AbstractContextManager]
 
 
-def run(catalog: Catalog, report: Report, build: Build, gallery: GalleryOpener, state_dir: Path,
+def run(catalog: Catalog, report: Report, build: Build, differ: Differ, gallery: GalleryOpener, state_dir: Path,
         dry_run: bool = False, say: Callable[[str], None] = lambda _m: None) -> PatchReport:
     """Patch every image ``report`` says to rebuild; ``gallery()`` opens SDK settings (not held during builds:
     a local build opens the local gallery itself)."""
@@ -189,15 +170,15 @@ def run(catalog: Catalog, report: Report, build: Build, gallery: GalleryOpener, 
         outcome = Outcome(image, PLANNED, patch_key(catalog, image, findings), findings)
         result.outcomes.append(outcome)
         try:
-            _patch(catalog, image, outcome, build, gallery, state_dir, dry_run, say, Lifecycle)
+            _patch(catalog, image, outcome, build, differ, gallery, state_dir, dry_run, say, Lifecycle)
         except BuilderError as exc:
             outcome.status, outcome.message = FAILED, str(exc)
             say(f"{image}: failed: {exc}")
     return result
 
 
-def _patch(catalog: Catalog, image: str, outcome: Outcome, build: Build, gallery: GalleryOpener, state_dir: Path,
-           dry_run: bool, say: Callable[[str], None], lifecycle) -> None:
+def _patch(catalog: Catalog, image: str, outcome: Outcome, build: Build, differ: Differ, gallery: GalleryOpener,
+           state_dir: Path, dry_run: bool, say: Callable[[str], None], lifecycle) -> None:
     model = catalog.model(image)
     if not model.gallery.staging.exclude_from_latest:
         raise InputError(f"{image}: gallery.staging.exclude_from_latest is false, so a patched version would be "
@@ -231,7 +212,7 @@ def _patch(catalog: Catalog, image: str, outcome: Outcome, build: Build, gallery
             raise OperationError(f"{image} {built.version} was published eligible for latest, not staged: its "
                                  "release notes were not attached; yank it or promote it deliberately")
         tags = resource.get("tags") or {}
-        notes = release_notes(catalog, image, state_dir, built, tags, current, outcome.findings)
+        notes = release_notes(differ, image, state_dir, built, tags, current, outcome.findings)
         path = write_notes(state_dir, image, built.version, notes)
         from builder.azure.publish import tag_version
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from builder.cli import Context, pass_ctx
 from builder.errors import EXIT_FAILED, InputError
+from builder.output import output_option
 from builder.paths import DEFAULT_CACHE
 
 
@@ -23,7 +25,7 @@ from builder.paths import DEFAULT_CACHE
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=DEFAULT_CACHE, envvar="BUILDER_CACHE",
               show_default=True, help="Local target: base trees, the stand-in feed and layer snapshots.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be built (checks and the gallery are read).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: each image's outcome, staged versions, notes.")
+@output_option()
 @pass_ctx
 def patch(ctx: Context, images: tuple[str, ...], target: str | None, feed: str, no_components: bool,
           no_boot_test: bool, cache_dir: Path, dry_run: bool, as_json: bool) -> int:
@@ -57,13 +59,44 @@ def patch(ctx: Context, images: tuple[str, ...], target: str | None, feed: str, 
     else:
         build, gallery = _local(ctx, feed, cache_dir, not no_boot_test, dry_run)
     with gallery() as settings:
-        report = patching.find_outdated(catalog, names, feed, settings, components=not no_components, say=say)
-    result = patching.run(catalog, report, build, gallery, state_dir, dry_run=dry_run, say=say)
+        report = find_outdated(catalog, names, feed, settings, components=not no_components, say=say)
+    result = patching.run(catalog, report, build, differ(state_dir), gallery, state_dir, dry_run=dry_run, say=say)
     if as_json:
         emit_json(result.as_dict())
     else:
         _print(result)
     return 0 if result.ok else EXIT_FAILED
+
+
+def find_outdated(catalog, names: list[str], feed: str, settings, components: bool = True,
+                  say: Callable[[str], None] = lambda _m: None):
+    """``builder outdated`` for ``names``: package feeds, then marketplace and gallery bases through ``settings``."""
+    from builder.outdated import Report, check_bases, check_components
+
+    report = Report()
+    if components:
+        cache: dict = {}
+        for name in names:
+            say(f"checking feeds of {name} ...")
+            check_components(catalog, catalog.model(name), feed, report, cache=cache)
+    say("checking marketplace and gallery bases ...")
+    check_bases(catalog, names, settings, report)
+    return report
+
+
+def differ(state_dir: Path):
+    """``builder diff``'s markdown of a new version against the current latest (``builder.patching.Differ``)."""
+    from builder.diff import compare, local_facts, tag_facts, to_markdown
+
+    def describe(image: str, version: str, tags: dict[str, str], current, places: list[Path]) -> str:
+        new = local_facts(state_dir, image, version) or tag_facts(version, tags, places, "gallery")
+        old = None
+        if current is not None:
+            old = local_facts(state_dir, image, current.version) or tag_facts(current.version, current.tags, places,
+                                                                              "gallery")
+        return to_markdown(compare(image, old, new))
+
+    return describe
 
 
 def _local(ctx: Context, feed: str, cache_dir: Path, boot: bool, dry_run: bool):

@@ -119,7 +119,8 @@ def _fake_build(emulator, catalog, tmp_path, fail: set[str]):
 def test_a_failed_build_publishes_nothing_and_the_others_go_on(arm_emulator, catalog, tmp_path):
     import contextlib
 
-    from builder.patching import find_outdated, run
+    from builder.commands.patch import differ, find_outdated
+    from builder.patching import run
 
     for image in ("cpu-infer", "cpu-train"):
         _current(arm_emulator, catalog, tmp_path, image)
@@ -129,8 +130,8 @@ def test_a_failed_build_publishes_nothing_and_the_others_go_on(arm_emulator, cat
     def gallery():
         return contextlib.nullcontext(arm_emulator.settings)
 
-    report = find_outdated(catalog, ["cpu-infer", "cpu-train"], "upstream", arm_emulator.settings, components=False)
-    result = run(catalog, report, build, gallery, tmp_path / "state")
+    report = find_outdated(catalog, ["cpu-infer", "cpu-train"], "upstream", arm_emulator.settings, False)
+    result = run(catalog, report, build, differ(tmp_path / "state"), gallery, tmp_path / "state")
     assert not result.ok and result.as_dict()["failed"] == ["cpu-infer"]
     by_image = {o.image: o for o in result.outcomes}
     assert by_image["cpu-infer"].status == "failed" and "phase 'verify' failed" in by_image["cpu-infer"].message
@@ -140,9 +141,9 @@ def test_a_failed_build_publishes_nothing_and_the_others_go_on(arm_emulator, cat
     assert built == ["cpu-infer", "cpu-train"]
 
     # the next night: the failed image is tried again, the staged one is left alone
-    report = find_outdated(catalog, ["cpu-infer", "cpu-train"], "upstream", arm_emulator.settings, components=False)
+    report = find_outdated(catalog, ["cpu-infer", "cpu-train"], "upstream", arm_emulator.settings, False)
     build, built = _fake_build(arm_emulator, catalog, tmp_path, fail=set())
-    result = run(catalog, report, build, gallery, tmp_path / "state")
+    result = run(catalog, report, build, differ(tmp_path / "state"), gallery, tmp_path / "state")
     assert result.ok and built == ["cpu-infer"]
     assert {o.image: o.status for o in result.outcomes} == {"cpu-infer": "staged", "cpu-train": "unchanged"}
 
@@ -150,7 +151,8 @@ def test_a_failed_build_publishes_nothing_and_the_others_go_on(arm_emulator, cat
 def test_a_yanked_patch_is_not_rebuilt_for_the_same_inputs(arm_emulator, catalog, tmp_path):
     import contextlib
 
-    from builder.patching import find_outdated, run
+    from builder.commands.patch import differ, find_outdated
+    from builder.patching import run
 
     _current(arm_emulator, catalog, tmp_path)
     _seed(arm_emulator, catalog, [OLD_BASE, NEW_BASE])
@@ -160,8 +162,8 @@ def test_a_yanked_patch_is_not_rebuilt_for_the_same_inputs(arm_emulator, catalog
         return contextlib.nullcontext(arm_emulator.settings)
 
     def once():
-        report = find_outdated(catalog, [IMAGE], "upstream", arm_emulator.settings, components=False)
-        return run(catalog, report, build, gallery, tmp_path / "state")
+        report = find_outdated(catalog, [IMAGE], "upstream", arm_emulator.settings, False)
+        return run(catalog, report, build, differ(tmp_path / "state"), gallery, tmp_path / "state")
 
     [staged] = once().outcomes
     Lifecycle(catalog, IMAGE, arm_emulator.settings).yank(staged.version, "rejected in review")
