@@ -100,7 +100,7 @@ def test_bicep_escapes_quotes_and_interpolation(tmp_path):
     assert value == _expected(hostile, "${AZURE_SUBSCRIPTION_ID}")
 
 
-@pytest.mark.parametrize("fmt", ["cli", "terraform", "bicep", "cyclecloud"])
+@pytest.mark.parametrize("fmt", ["cli", "terraform", "bicep", "cyclecloud", "arm", "batch"])
 def test_a_newline_in_a_note_stays_in_the_comment(tmp_path, fmt):
     target, _ = _target(tmp_path)
     target.notes.append("line one\nrm -rf /tmp/x")
@@ -118,3 +118,29 @@ def test_configured_subscription_is_escaped_like_the_rest(tmp_path):
         env={"PATH": "/usr/bin:/bin", "RESOURCE_GROUP": "RG"},
     ).stdout.splitlines()
     assert args[args.index("--image") + 1] == _expected(hostile, "s$(id)")
+
+
+def test_arm_expression_keeps_catalog_text_literal(tmp_path):
+    from builder.emulator.template import Scope, evaluate
+
+    target, hostile = _target(tmp_path)
+    template = json.loads(render(target, "arm"))
+    raw = template["resources"][0]["properties"]["storageProfile"]["imageReference"]["id"]
+    assert raw.startswith("[concat(")
+    scope = Scope("SUB", "rg", "eastus2", parameters={"azure_subscription_id": "SUB"})
+    assert evaluate(raw, scope) == _expected(hostile, "SUB")  # the catalog's quote stays text ('' in the literal)
+
+
+def test_scale_set_command_quotes_catalog_text(tmp_path):
+    target, hostile = _target(tmp_path)
+    train = CATALOG.model("cpu-train")
+    image = train.model_copy(update={"gallery": target.image.gallery.model_copy(update={"definition": "cpu-infer"})})
+    size = image.target_skus[0]
+    scale_set = Target(image, None, "2026.1129.3", size, CATALOG.skus[size])
+    script = 'az() { for a in "$@"; do printf "%s\\n" "$a"; done; }\n' + render(scale_set, "vmss-cli")
+    args = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "AZURE_SUBSCRIPTION_ID": "SUB", "RESOURCE_GROUP": "RG",
+                               "SUBNET_ID": "SN"}).stdout.splitlines()
+    assert not (tmp_path / "executed").exists()
+    assert args[args.index("--image") + 1] == _expected(hostile, "SUB")
+    assert args[args.index("--subnet") + 1] == "SN" and args[args.index("--lb") + 1] == ""
