@@ -54,6 +54,7 @@ RUN: dict[str, Run] = {
     "builder docs": Run(catalog_copy=True),
     "builder docs --check": Run(),
     "builder doctor": Run(),
+    "builder list": Run(),
     "builder matrix": Run(),
     "builder plan ndh100-train-layered --target azure": Run(),
     "builder render ndh100-train --target azure --out out/": Run(),
@@ -83,6 +84,7 @@ NOT_RUN: dict[str, str] = {
     "builder build ndh100-train --target azure [--on-error abort] [--json]": AZURE,
     "builder doctor --target azure": "its exit code depends on whether Packer and its plugins are installed "
                                      "(tests/unit/test_doctor* check both outcomes)",
+    "builder patch --target azure": AZURE + ": Packer builds of the outdated images",
     "builder outdated": "reads the vendors' package feeds over the network",
     "builder outdated --json": "reads the vendors' package feeds over the network",
     "builder emulator --port 0 --state /tmp/arm": "a server that runs until Ctrl-C and writes /tmp/arm "
@@ -110,9 +112,8 @@ NOT_RUN: dict[str, str] = {
     "done": "the loop around the az command",
     "(cd out && packer init . && packer build -var-file=ndh100-train.pkrvars.json .)": AZURE + ": a Packer build",
     **{f"builder {name}": NAME for name in (
-        "build", "converge", "diff", "emulator", "gc", "plan", "publish", "reference", "render", "report", "verify",
-        "versions", "build --target azure", "matrix --changed-since", "render --target azure",
-        "verify --suite hardware",
+        "build", "converge", "diff", "emulator", "gc", "patch", "plan", "publish", "reference", "render", "report",
+        "verify", "versions", "build --target azure", "matrix --changed-since", "render --target azure",
         "yank --reason")},
 }
 
@@ -314,6 +315,15 @@ def test_offline_commands_exit_as_the_docs_say():
 @pytest.mark.slow
 def test_slow_offline_commands_exit_as_the_docs_say():
     _check_runs(slow=True)
+
+
+def test_no_doc_or_catalog_points_outside_the_repository():
+    """The repository stands alone: no doc, catalog file or comment cites the project's ../shared notes."""
+    files = [*DOCS, *sorted((REPO / "images").rglob("*")), REPO / "pyproject.toml"]
+    hits = [f"{path.relative_to(REPO)}:{n}: {line.strip()}" for path in files if path.is_file()
+            for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+            if re.search(r"\.\./shared|shared/reference|/work/shared|upstream-facts", line)]
+    assert not hits, "\n".join(hits)
 
 
 def test_readme_image_table_lists_every_buildable_image():
