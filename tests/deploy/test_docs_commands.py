@@ -85,6 +85,7 @@ NOT_RUN: dict[str, str] = {
     "builder doctor --target azure": "its exit code depends on whether Packer and its plugins are installed "
                                      "(tests/unit/test_doctor* check both outcomes)",
     "builder patch --target azure": AZURE + ": Packer builds of the outdated images",
+    "builder patch --target azure --json": AZURE + ": Packer builds of the outdated images",
     "builder outdated": "reads the vendors' package feeds over the network",
     "builder outdated --json": "reads the vendors' package feeds over the network",
     "builder emulator --port 0 --state /tmp/arm": "a server that runs until Ctrl-C and writes /tmp/arm "
@@ -112,9 +113,9 @@ NOT_RUN: dict[str, str] = {
     "done": "the loop around the az command",
     "(cd out && packer init . && packer build -var-file=ndh100-train.pkrvars.json .)": AZURE + ": a Packer build",
     **{f"builder {name}": NAME for name in (
-        "build", "converge", "diff", "emulator", "gc", "patch", "plan", "publish", "reference", "render", "report",
-        "verify", "versions", "build --target azure", "matrix --changed-since", "render --target azure",
-        "yank --reason")},
+        "build", "converge", "diff", "emulator", "gc", "patch", "plan", "promote", "publish", "reference",
+        "render", "report", "verify", "versions", "build --target azure", "matrix --changed-since",
+        "render --target azure", "yank --reason")},
 }
 
 
