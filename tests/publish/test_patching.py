@@ -186,6 +186,7 @@ def test_dry_run_builds_nothing(run_cli, arm_emulator, catalog, tmp_path):
     (("base-dsvm",), "'base-dsvm' is abstract"),
     (("cpu-infer", "--target", "azure", "--feed", "stand-in"), "the build VM in Azure cannot read it"),
     (("cpu-infer", "--feed", "ftp://x"), "expected upstream, stand-in or a mirror base URL"),
+    (("cpu-infer", "--target", "azure"), "--target azure needs the gallery in the environment"),
 ])
 def test_bad_input_is_one_message_and_exit_2(run_cli, args, message):
     result = run_cli("patch", *args, "--dry-run", env={"AZURE_SUBSCRIPTION_ID": "", "BUILDER_ARM_ENDPOINT": ""})
@@ -207,3 +208,23 @@ def test_the_patch_key_follows_the_newest_versions_and_the_catalog_entry(catalog
     assert key != patch_key(load_catalog(catalog_copy), IMAGE, found)
     (catalog_copy / "cpu-infer.yaml").write_text(text.replace("description: ", "description: Changed. "))
     assert key == patch_key(load_catalog(catalog_copy), IMAGE, found)  # documentation only
+
+
+def test_an_image_that_is_not_staged_is_refused_before_building(arm_emulator, catalog_copy, tmp_path):
+    import contextlib
+
+    from builder.commands.patch import differ, find_outdated
+    from builder.patching import run
+
+    path = catalog_copy / "cpu-infer.yaml"
+    path.write_text(path.read_text().replace("gallery:\n", "gallery:\n  staging: {exclude_from_latest: false}\n"))
+    edited = load_catalog(catalog_copy)
+    _current(arm_emulator, edited, tmp_path)
+    _seed(arm_emulator, edited, [OLD_BASE, NEW_BASE])
+    build, built = _fake_build(arm_emulator, edited, tmp_path, fail=set())
+    report = find_outdated(edited, [IMAGE], "upstream", arm_emulator.settings, False)
+    result = run(edited, report, build, differ(tmp_path / "state"), lambda: contextlib.nullcontext(
+        arm_emulator.settings), tmp_path / "state")
+    [outcome] = result.outcomes
+    assert outcome.status == "failed" and "exclude_from_latest is false" in outcome.message
+    assert built == [] and not result.ok
