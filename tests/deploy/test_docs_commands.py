@@ -335,6 +335,14 @@ def test_readme_image_table_lists_every_buildable_image():
     assert sorted(listed) == catalog, "README's image table differs from the catalog's buildable images"
 
 
+def test_readme_rule_table_lists_every_rule():
+    from builder.catalog.rules import RULES
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Stack validation rules", 1)[1].split("\n## ", 1)[0]
+    assert sorted(re.findall(r"^\| `([a-z-]+)` \|", table, re.M)) == sorted(rule_id for rule_id, _, _ in RULES)
+
+
 @pytest.mark.parametrize("sample, expected", [
     ("```bash\nbuilder list   # all\nbuilder show x \\\n  --explain\n```\n",
      ["builder list", "builder show x --explain"]),
