@@ -11,6 +11,7 @@ import importlib
 import math
 import os
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -129,7 +130,29 @@ def _register() -> None:
             app.add_command(command)
 
 
+def first_sentence(help_text: str | None) -> str:
+    """A command's summary: the first sentence of its help, whole (click would cut it at the width with '...')."""
+    import inspect
+
+    paragraph = " ".join(inspect.cleandoc(help_text or "").split("\n\n")[0].split())
+    return re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0]
+
+
+def _add_help(command: click.Command, path: str) -> None:
+    """Whole summaries in the command listings and an Examples: section (builder/examples.py) on every command."""
+    from builder.examples import EXAMPLES, epilog
+
+    if command.short_help is None and command.help:
+        command.short_help = first_sentence(command.help)
+    if command.epilog is None and path in EXAMPLES:
+        command.epilog = epilog(EXAMPLES[path])
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            _add_help(sub, f"{path} {name}".strip())
+
+
 _register()
+_add_help(app, "")
 
 
 def main(argv: list[str] | None = None) -> int:
