@@ -144,12 +144,15 @@ def test_nightly_patches_stages_and_promotes_only_after_approval():
     nightly = DOCS["nightly.yml"]
     jobs = nightly["jobs"]
     scripts = {j: "\n".join(s.get("run", "") for s in job.get("steps", [])) for j, job in jobs.items()}
-    assert "builder patch --target azure --json" in scripts["patch"] and "packer init" in scripts["patch"]
-    assert "builder promote" not in scripts["patch"] and "gh workflow run" not in "\n".join(scripts.values())
+    assert "builder patch --target azure --dry-run --json" in scripts["plan"]
+    assert 'builder patch "$IMAGE" --target azure --json' in scripts["patch"] and "packer init" in scripts["patch"]
+    assert jobs["patch"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert jobs["patch"]["timeout-minutes"] <= 360  # a GitHub-hosted job runs for at most 6 hours
+    assert all("builder promote" not in scripts[j] for j in ("plan", "patch", "staged", "gc"))
+    assert "gh workflow run" not in "\n".join(scripts.values())
     assert jobs["promote"]["environment"] == "production" and "builder promote" in scripts["promote"]
-    assert jobs["promote"]["strategy"]["matrix"] == "${{ fromJSON(needs.patch.outputs.promotable) }}"
-    assert "builder gc" in scripts["gc"] and jobs["gc"]["needs"] == "patch"
-    assert nightly["on"]["schedule"]
+    assert jobs["promote"]["strategy"]["matrix"] == "${{ fromJSON(needs.staged.outputs.promotable) }}"
+    assert "builder gc" in scripts["gc"] and nightly["on"]["schedule"]
 
 
 def test_ci_runs_lint_tests_docs_check_and_a_rehearsal():
@@ -193,7 +196,8 @@ def test_nightly_reads_fields_that_builder_patch_writes():
 
     nightly = (WORKFLOWS / "nightly.yml").read_text()
     top = set(PatchReport(Report()).as_dict())
-    assert set(re.findall(r"jq (?:-r |-c )?'[^.]*\.(\w+)", nightly)) <= top
+    iterated = set(re.findall(r"(?:^|[\s'\[(]|\.\[\])\.(\w+)\[\]", nightly))  # .images[], .[].staged[]
+    assert {"images", "staged"} <= iterated <= top
     assert set(re.findall(r"\.outdated\.(\w+)", nightly)) <= set(Report().as_dict())
     staged = {"image", "version", "verification"}  # PatchReport.as_dict()["staged"] entries
     assert set(re.findall(r"\bmatrix\.(\w+)", nightly)) <= staged
