@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from builder import render
 from builder.catalog.loader import load_catalog
 from builder.errors import InputError
+from builder.rootfs import chroot_mounts, copy_tree, remove_tree
 from tests.ansible.test_roles import ANSIBLE, VALIDATE_ONLY, failure, host_results, run_play
 from tests.catalog.helpers import edit
 
@@ -124,3 +129,80 @@ def test_a_dkms_package_beside_the_signed_modules_is_refused(tmp_path, monkeypat
     else:
         message = failure(output, "vm")
         assert refused in message and "570" not in message and "Secure Boot" in message, message
+
+
+def _deb(pool: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None) -> None:
+    """A minimal binary package (dpkg-deb): the stand-in of a package of Ubuntu's archive, revision 0standin."""
+    tree = pool.parent / f"tree-{name}"
+    (tree / "DEBIAN").mkdir(parents=True)
+    control = f"Package: {name}\nVersion: {version}\nArchitecture: amd64\nMaintainer: test <t@example.invalid>\n"
+    control += (f"Depends: {depends}\n" if depends else "") + f"Description: stand-in of {name}\n"
+    (tree / "DEBIAN/control").write_text(control)
+    for path, content in (files or {}).items():
+        (tree / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path.lstrip("/")).write_text(content)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(pool / f"{name}_{version}_amd64.deb")],
+                   check=True, capture_output=True)
+
+
+def _index(root: Path) -> None:
+    repo = root / "srv/ubuntu-standin"
+    (repo / "Packages").write_text(subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, check=True,
+                                                  capture_output=True, text=True).stdout)
+    subprocess.run(["chroot", str(root), "apt-get", "update", "-qq"], check=True, capture_output=True)
+
+
+def _converge(tmp_path: Path, root: Path, name: str) -> tuple[int, dict]:
+    plays = [{"name": "The driver in the signed-prebuilt mode", "hosts": "all", "gather_facts": False, "roles": [
+        {"role": "nvidia_driver", "vars": {
+            "nvidia_driver_modules": "signed-prebuilt", "nvidia_driver_kernel_release": "6.8.0-1025-azure",
+            "nvidia_driver_packages": USERSPACE, "nvidia_driver_feed": {"kind": "apt"}}}]}]
+    (tmp_path / f"{name}.yml").write_text(yaml.safe_dump(plays, sort_keys=False))
+    (tmp_path / f"{name}.ini").write_text(f"vm ansible_host={root} ansible_connection=community.general.chroot "
+                                          "ansible_python_interpreter=/usr/bin/python3\n")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_HOME": str(tmp_path / ".ansible")}
+    with chroot_mounts(root):
+        result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+                                 str(tmp_path / f"{name}.ini"), str(tmp_path / f"{name}.yml")], capture_output=True,
+                                text=True, timeout=600, env=env, cwd=ANSIBLE, check=False)
+    return result.returncode, json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{"):])[0]
+
+
+@pytest.mark.slow
+@pytest.mark.root
+def test_signed_prebuilt_converges_held_and_idempotent_and_refuses_dkms(tmp_path, debian12_base):
+    """A real apt run in a Debian 12 root with stand-ins of Ubuntu's packages (revision 0standin, no real versions):
+    the module package of the azure flavour and the userspace pin are installed and held, nothing from the CUDA
+    repository or DKMS; a second run changes nothing; an NVIDIA DKMS package installed beside them fails the run."""
+    root = tmp_path / "root"
+    copy_tree(debian12_base, root)
+    try:
+        pool = root / "srv/ubuntu-standin"
+        pool.mkdir(parents=True)
+        _deb(pool, "nvidia-driver-580-server-open", "580.126.16-0standin",
+             files={"/usr/lib/systemd/system/nvidia-persistenced.service": "[Service]\nExecStart=/bin/true\n"
+                    "[Install]\nWantedBy=multi-user.target\n"})
+        _deb(pool, "linux-modules-nvidia-580-server-open-azure", "6.8.0-1025.30+0standin")
+        _deb(pool, "nvidia-dkms-580-server-open", "580.126.16-0standin")
+        source = "deb [trusted=yes] file:/srv/ubuntu-standin ./\n"  # a test root, no key
+        (root / "etc/apt/sources.list.d/ubuntu-standin.list").write_text(source)
+        _index(root)
+        code, output = _converge(tmp_path, root, "first")
+        assert code == 0, failure(output, "vm")
+        status = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f=${Package}=${Version} ${Status}\n"],
+                                capture_output=True, text=True, check=True).stdout.splitlines()
+        held = {line.split(" ")[0] for line in status if line.endswith(" hold ok installed")}
+        assert {"nvidia-driver-580-server-open=580.126.16-0standin",
+                "linux-modules-nvidia-580-server-open-azure=6.8.0-1025.30+0standin"} <= held, status
+        assert not [line for line in status if line.startswith(("nvidia-dkms", "nvidia-open", "nvidia-driver-pinning"))
+                    and line.endswith(" installed")], status
+        code, output = _converge(tmp_path, root, "second")
+        assert code == 0 and output["stats"]["vm"]["changed"] == 0, output["stats"]
+        subprocess.run(["chroot", str(root), "apt-get", "install", "-y", "-qq", "nvidia-dkms-580-server-open"],
+                       check=True, capture_output=True)
+        code, output = _converge(tmp_path, root, "third")
+        message = failure(output, "vm")
+        assert code != 0 and "nvidia-dkms-580-server-open installed beside the signed" in message, message
+    finally:
+        remove_tree(root)
