@@ -86,6 +86,7 @@ NOT_RUN: dict[str, str] = {
                                      "(tests/unit/test_doctor* check both outcomes)",
     "builder patch --target azure": AZURE + ": Packer builds of the outdated images",
     "builder patch --target azure --json": AZURE + ": Packer builds of the outdated images",
+    "builder patch --target azure --dry-run --json": AZURE + ": reads the gallery and the vendors' feeds",
     "builder outdated": "reads the vendors' package feeds over the network",
     "builder outdated --json": "reads the vendors' package feeds over the network",
     "builder emulator --port 0 --state /tmp/arm": "a server that runs until Ctrl-C and writes /tmp/arm "
@@ -114,8 +115,8 @@ NOT_RUN: dict[str, str] = {
     "(cd out && packer init . && packer build -var-file=ndh100-train.pkrvars.json .)": AZURE + ": a Packer build",
     **{f"builder {name}": NAME for name in (
         "build", "converge", "diff", "emulator", "gc", "patch", "plan", "promote", "publish", "reference",
-        "render", "report", "verify", "versions", "build --target azure", "matrix --changed-since",
-        "render --feed stand-in", "render --target azure", "yank --reason")},
+        "render", "report", "verify", "versions", "build --feed stand-in", "build --target azure",
+        "matrix --changed-since", "render --feed stand-in", "render --target azure", "yank --reason")},
 }
 
 
