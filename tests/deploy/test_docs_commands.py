@@ -328,6 +328,25 @@ def test_no_doc_or_catalog_points_outside_the_repository():
     assert not hits, "\n".join(hits)
 
 
+REPO_PATH = re.compile(r"`((?:tests|builder|images|ansible|bench|docs|\.github|\.ci)/[^`\s:]*)")
+FUTURE_PATHS = {"docs/evidence/"}  # where the first hardware run's output will go (docs/verification.md says so)
+
+
+def test_every_linked_or_named_repository_path_exists():
+    missing = []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for link in re.findall(r"\]\(([^)\s]+)\)", text):
+            target = link.split("#", 1)[0]
+            if target and not re.match(r"[a-z]+:", target) and not (doc.parent / target).exists():
+                missing.append(f"{doc.name}: link {link}")
+        for path in REPO_PATH.findall(text):
+            path = path.split("::", 1)[0].rstrip(").,;")
+            if not re.search(r"[<*{]", path) and path not in FUTURE_PATHS and not (REPO / path).exists():
+                missing.append(f"{doc.name}: {path}")
+    assert not missing, "\n".join(sorted(set(missing)))
+
+
 def test_readme_image_table_lists_every_buildable_image():
     text = (REPO / "README.md").read_text(encoding="utf-8")
     table = text.split("Shipped images", 1)[1].split("\n\n", 2)[1]
