@@ -104,10 +104,17 @@ class Target:
 
     @property
     def dkms_modules(self) -> list[str]:
-        """Components whose kernel modules DKMS builds, signed with a key no deployed VM has enrolled."""
+        """Components whose kernel modules DKMS builds, signed with a key no deployed VM has enrolled (as the
+        secure-boot rule counts them: an NVIDIA driver with ``modules: signed-prebuilt`` is Canonical-signed)."""
         from builder.catalog.rules import DKMS_MODULES
 
-        return [name for name in DKMS_MODULES if getattr(self.image.components, name, None) is not None]
+        def dkms(name: str) -> bool:
+            component = getattr(self.image.components, name, None)
+            if component is None:
+                return False
+            return not (name == "nvidia_driver" and getattr(component, "modules", "dkms") == "signed-prebuilt")
+
+        return [name for name in DKMS_MODULES if dkms(name)]
 
     @property
     def secure_boot(self) -> bool:

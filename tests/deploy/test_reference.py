@@ -337,3 +337,22 @@ def test_terraform_pins_the_azurerm_provider():
         doc = _terraform(render(_target("ndh100-train"), fmt))
         azurerm = doc["terraform"][0]["required_providers"][0]["azurerm"]
         assert azurerm == {"source": "hashicorp/azurerm", "version": "~> 4.55.0"}
+
+
+def test_signed_prebuilt_nvidia_modules_keep_secure_boot_on():
+    """Ubuntu's Canonical-signed NVIDIA modules are no DKMS module (the secure-boot rule's own exception); the
+    target is built directly: validate's other rules (driver vs CUDA) are not this test's concern."""
+    from builder.reference import Target
+
+    model = CATALOG.model("nca100-infer")
+    components = model.components.model_copy(update={
+        "nvidia_driver": model.components.nvidia_driver.model_copy(update={"modules": "signed-prebuilt"})})
+    features = model.gallery.features.model_copy(update={"security_type": "TrustedLaunch"})
+    gallery = model.gallery.model_copy(update={"features": features})
+    image = model.model_copy(update={"components": components, "gallery": gallery})
+    size = image.target_skus[0]
+    target = Target(image, None, None, size, CATALOG.skus[size])
+    assert target.dkms_modules == [] and target.secure_boot
+    assert set(_secure_boot_settings(target).values()) == {("true", "true")}
+    dkms = Target(image.model_copy(update={"components": model.components}), None, None, size, CATALOG.skus[size])
+    assert dkms.dkms_modules == ["nvidia_driver"] and not dkms.secure_boot
