@@ -157,6 +157,9 @@ _add_help(app, "")
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: map errors to exit codes, never a traceback for expected failures."""
+    from builder.quiet import quiet_libraries
+
+    quiet_libraries()  # no SDK log records or library warnings on the terminal (issue 16)
     try:
         result = app.main(args=argv, prog_name="builder", standalone_mode=False)
     except click.exceptions.Exit as exc:

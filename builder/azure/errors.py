@@ -23,6 +23,16 @@ def describe(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def auth_failure(exc: Exception) -> str:
+    """One line for a failed sign-in. DefaultAzureCredential's error lists every credential of its chain on many
+    lines (azure-identity 1.27.0 azure/identity/_credentials/chained.py); only what to do is said."""
+    if "failed to retrieve a token from the included credentials" in str(exc):
+        return ("not signed in to Azure (no credential of the DefaultAzureCredential chain worked): sign in with "
+                "`az login`, or use workload identity (OIDC) or a managed identity")
+    return (f"authentication failed ({describe(exc)}); sign in with `az login`, workload identity (OIDC) or a "
+            "managed identity")
+
+
 @contextmanager
 def arm_errors(action: str) -> Iterator[None]:
     """Re-raise SDK/identity failures while doing ``action`` as OperationError (exit 1, no traceback)."""
@@ -36,8 +46,7 @@ def arm_errors(action: str) -> Iterator[None]:
     try:
         yield
     except ClientAuthenticationError as exc:
-        raise OperationError(f"{action}: authentication failed ({describe(exc)}); sign in with `az login`, "
-                             "workload identity (OIDC) or a managed identity") from None
+        raise OperationError(f"{action}: {auth_failure(exc)}") from None
     except HttpResponseError as exc:
         raise OperationError(f"{action}: {describe(exc)}") from None
     except (ServiceRequestError, ServiceResponseError) as exc:

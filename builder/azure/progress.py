@@ -20,3 +20,15 @@ ProgressCallback = Callable[[Progress], None]
 
 def ignore(_: Progress) -> None:
     """The default callback."""
+
+
+def retry_message(status: int | None, delay: float, attempt: int, attempts: int) -> str:
+    """``throttled by Azure (429), retrying in 5 s (attempt 2/11)``: what the progress line says before a retry."""
+    if status == 429:
+        what = "throttled by Azure (429)"
+    elif status:
+        what = f"Azure answered {status}"
+    else:
+        what = "no answer from Azure"
+    wait = f"{delay:.0f} s" if delay >= 1 or delay == 0 else f"{delay:.1f} s"
+    return f"{what}, retrying in {wait} (attempt {attempt}/{attempts})"

@@ -42,11 +42,13 @@ def _settings(subscription: str | None):
 def _gallery(ctx: Context, subscription: str | None, quiet: bool = False) -> Iterator:
     """Settings for the lifecycle commands: the environment's gallery (Azure or an emulator); without any Azure
     settings, the local gallery a local ``builder build`` published to (``<state>/gallery``), served in-process."""
+    from builder.azure.clients import report_retries
     from builder.local.gallery import configured_in_env, local_gallery_dir, serve_local
 
     state = local_gallery_dir(ctx.state_dir).resolve()
     if subscription or configured_in_env() or not (state / "state.json").exists():
-        yield _settings(subscription)
+        with report_retries(ProgressPrinter(quiet)):  # "throttled by Azure (429), retrying in 5 s (attempt 2/11)"
+            yield _settings(subscription)
         return
     if not quiet:
         click.echo(f"local gallery emulator: {state} (no AZURE_SUBSCRIPTION_ID set; set it for Azure)", err=True)
@@ -141,8 +143,12 @@ def publish(ctx: Context, image: str, source_image_id, source_vm_id, source_vers
     settings = _settings(subscription)
     digest = hashlib.sha256(sbom.read_bytes()).hexdigest() if sbom else None
     tags = provenance(git_commit or _git_commit(), build_id, digest, verification, base_version)
-    result = publish_version(catalog, image, source=source, version=version, tags=tags, settings=settings,
-                             progress=ProgressPrinter(), force=force, regions_override=override)
+    from builder.azure.clients import report_retries
+
+    printer = ProgressPrinter()
+    with report_retries(printer):  # each SDK retry on the progress line
+        result = publish_version(catalog, image, source=source, version=version, tags=tags, settings=settings,
+                                 progress=printer, force=force, regions_override=override)
     registry.record(image, result.version, {"id": result.id, "action": result.action,
                                                                 "regions": result.regions})
     if as_json:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import REPO
+
 IMAGE = "ndh100-train"
 SRC = "/subscriptions/s/resourceGroups/rg-build/providers/Microsoft.Compute/images/{}"
 
@@ -120,3 +122,67 @@ def test_dry_run_keeps_the_folder_the_user_asked_for(run_cli, tmp_path):
                          env=_no_gallery(tmp_path)))
     assert Path(json.loads(result.stdout)["out_dir"]) == out.resolve()
     assert any(out.glob("*.pkrvars.json")) and not (tmp_path / "state").exists()
+
+
+# -- 5. throttling on the progress line; no library warnings or credential-chain dumps -------------------------
+
+def test_throttling_retries_are_reported_on_the_progress_line(run_cli, arm_emulator):
+    arm_emulator.fault("throttle", count=1, method="PUT", path=r"/images/[^/]+/versions/[^/]+$", retry_after=1)
+    result = _publish(run_cli, arm_emulator, "1.0.0", "img1")
+    assert "throttled by Azure (429), retrying in 1 s (attempt 2/11)" in result.stderr, result.stderr
+    assert arm_emulator.stats()["faults_fired"] == 1
+
+
+CREDENTIAL_VARS = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                   "AZURE_USERNAME", "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT",
+                   "MSI_ENDPOINT", "BUILDER_ARM_ENDPOINT", "BUILDER_ARM_CERT")
+
+
+def _no_credentials(monkeypatch, tmp_path) -> dict[str, str]:
+    for name in CREDENTIAL_VARS:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "az").mkdir()
+    return {"AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-0000000000aa", "AZURE_CONFIG_DIR": str(tmp_path / "az")}
+
+
+def test_a_failing_credential_is_one_line_without_the_chain_dump(run_cli, tmp_path, monkeypatch):
+    """No emulator endpoint: DefaultAzureCredential's chain runs (and fails: no az login, no managed identity)."""
+    result = run_cli("versions", IMAGE, env=_no_credentials(monkeypatch, tmp_path), timeout=120)
+    assert result.code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "az login" in lines[0] and "Attempted credentials" not in result.stderr
+    assert "DefaultAzureCredential failed" not in result.stderr and "Traceback" not in result.stderr
+
+
+
+def test_unusable_credential_variables_are_one_clear_line(run_cli, tmp_path, monkeypatch):
+    env = {**_no_credentials(monkeypatch, tmp_path), "AZURE_CLIENT_ID": "", "AZURE_TENANT_ID": "",
+           "AZURE_CLIENT_SECRET": ""}
+    result = run_cli("versions", IMAGE, env=env, timeout=120)
+    assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "AZURE_" in result.stderr and "Traceback" not in result.stderr
+
+
+WARNING_LIBRARY = '''
+import warnings
+import azure.core.pipeline.policies as policies
+
+_send = policies.RetryPolicy.send
+_ns = {"__name__": "azure.fake_library", "warnings": warnings, "_send": _send}
+exec("def send(self, request):\\n    warnings.warn('a library warning', UserWarning)\\n"
+     "    return _send(self, request)\\n", _ns)
+policies.RetryPolicy.send = _ns["send"]
+'''
+
+
+def test_library_warnings_do_not_print(run_cli, arm_emulator, tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(WARNING_LIBRARY)
+    _publish(run_cli, arm_emulator, "1.0.0", "img1")
+    env = arm_emulator.env(PYTHONPATH=f"{hook}:{REPO}")
+    result = _ok(run_cli("versions", IMAGE, env=env))
+    assert "a library warning" not in result.stderr, result.stderr
+    shown = run_cli("versions", IMAGE, env={**env, "PYTHONWARNINGS": "default"})  # asked for: shown
+    assert "a library warning" in shown.stderr, shown.stderr
