@@ -556,7 +556,7 @@ def _tf_machine(t: Target, pad: str) -> list[str]:
     if t.spot:
         out += [f'{pad}priority        = "Spot"', f'{pad}eviction_policy = "Deallocate"', f"{pad}max_bid_price   = -1"]
     if t.security_type == "TrustedLaunch":
-        out += [f"# {_one_line(t.security_note)}", f"{pad}vtpm_enabled        = true",
+        out += [f"{pad}# {_one_line(t.security_note)}", f"{pad}vtpm_enabled        = true",
                 f"{pad}secure_boot_enabled = {str(t.secure_boot).lower()}"]
     out += [f"{pad}admin_ssh_key {{", f'{pad}  username   = "azureuser"',
             f"{pad}  public_key = var.admin_ssh_public_key", f"{pad}}}",
