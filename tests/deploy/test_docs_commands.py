@@ -87,6 +87,7 @@ NOT_RUN: dict[str, str] = {
     "builder patch --target azure": AZURE + ": Packer builds of the outdated images",
     "builder patch --target azure --json": AZURE + ": Packer builds of the outdated images",
     "builder patch --target azure --dry-run --json": AZURE + ": reads the gallery and the vendors' feeds",
+    "builder patch --target azure --dry-run": AZURE + ": reads the gallery and the vendors' feeds",
     "builder outdated": "reads the vendors' package feeds over the network",
     "builder outdated --json": "reads the vendors' package feeds over the network",
     "builder emulator --port 0 --state /tmp/arm": "a server that runs until Ctrl-C and writes /tmp/arm "
