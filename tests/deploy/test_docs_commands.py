@@ -42,7 +42,7 @@ PLACEHOLDER = re.compile(r"(?<![\w$-])[A-Z][A-Z0-9_]*(?![\w=])|[\[\]|<>…]|\.\.
 class Run:
     code: int = 0
     catalog_copy: bool = False  # the command writes next to the catalog: run it on a copy
-    slow: bool = False  # over a minute: run by the slow-marked test only
+    slow: bool = False  # builds the stand-in feed (gpg, dpkg-deb, apt-ftparchive): run by the slow-marked test only
 
 
 # Offline-runnable commands, exactly as the docs show them, and the exit code the doc implies.
@@ -53,7 +53,7 @@ RUN: dict[str, Run] = {
     "builder cache prune": Run(),
     "builder docs": Run(catalog_copy=True),
     "builder docs --check": Run(),
-    "builder doctor": Run(),
+    "builder doctor": Run(),  # as root with the tools .ci/setup installs, like the rest of the suite
     "builder list": Run(),
     "builder matrix": Run(),
     "builder plan ndh100-train-layered --target azure": Run(),
