@@ -158,17 +158,23 @@ def _run(pipeline, as_json: bool) -> int:
 def _azure(ctx: Context, image: str, feed: str, as_json: bool, quiet: bool, dry_run: bool,
            on_error: str = "cleanup", image_version: str | None = None, out_dir: Path | None = None) -> int:
     """The Azure target is the Packer engineer's ``builder.packer.build.build_azure``."""
+    from builder.azure.clients import report_retries
     from builder.packer.build import build_azure
 
-    options = {}
-    if image_version is not None:
-        from builder.packer.azure import gallery_settings
-        from builder.versioning import require_new_build_version
+    def retry_line(event) -> None:  # "retry: throttled by Azure (429), retrying in 5 s (attempt 2/11)"
+        if not (quiet or as_json):
+            click.echo(f"{event.stage}: {event.message}", err=True)
 
-        options["image_version"] = require_new_build_version(ctx.catalog, image, image_version, ctx.state_dir,
-                                                             gallery_settings())
-    return build_azure(ctx.catalog, image, feed=feed, state_dir=ctx.state_dir, as_json=as_json, quiet=quiet,
-                       dry_run=dry_run, on_error=on_error, out=out_dir, **options)
+    options = {}
+    with report_retries(retry_line):
+        if image_version is not None:
+            from builder.packer.azure import gallery_settings
+            from builder.versioning import require_new_build_version
+
+            options["image_version"] = require_new_build_version(ctx.catalog, image, image_version, ctx.state_dir,
+                                                                 gallery_settings())
+        return build_azure(ctx.catalog, image, feed=feed, state_dir=ctx.state_dir, as_json=as_json, quiet=quiet,
+                           dry_run=dry_run, on_error=on_error, out=out_dir, **options)
 
 
 @click.command("boot-test")

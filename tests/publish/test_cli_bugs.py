@@ -186,3 +186,13 @@ def test_library_warnings_do_not_print(run_cli, arm_emulator, tmp_path):
     assert "a library warning" not in result.stderr, result.stderr
     shown = run_cli("versions", IMAGE, env={**env, "PYTHONWARNINGS": "default"})  # asked for: shown
     assert "a library warning" in shown.stderr, shown.stderr
+
+
+def test_azure_build_reports_throttling_too(run_cli, arm_emulator, tmp_path):
+    from tests.packer.test_azure_gallery import _seed_marketplace
+
+    _seed_marketplace(arm_emulator, IMAGE)
+    arm_emulator.fault("throttle", count=1, method="GET", path=r"/images/[^/]+/versions$", retry_after=1)
+    result = _ok(run_cli("build", IMAGE, "--target", "azure", "--dry-run", "--version", "3.0.0",
+                         env=arm_emulator.env(PACKER=str(tmp_path / "no-packer"))))
+    assert "throttled by Azure (429), retrying in 1 s (attempt 2/11)" in result.stderr, result.stderr
