@@ -204,3 +204,18 @@ def test_nightly_reads_fields_that_builder_patch_writes():
     assert set(re.findall(r"select\(\.(\w+)", nightly)) <= staged | {f.name for f in fields(Outcome)}
     used = set(re.findall(r"\\\(\.(\w+)\)", nightly))
     assert used and used <= {f.name for f in fields(Outcome)} | {"message"}
+
+
+def test_uploads_of_hidden_paths_include_hidden_files():
+    """upload-artifact v4.4.0 and later leave out hidden files and folders, even ones a `path` names (`.builder/`
+    is hidden): https://github.com/actions/upload-artifact/releases/tag/v4.4.0, seen in elastic/cloudbeat#5286."""
+    missing = []
+    for wf, _job_id, _job, step in _steps():
+        if not str(step.get("uses", "")).startswith("actions/upload-artifact@"):
+            continue
+        paths = str(step.get("with", {}).get("path", "")).split()
+        hidden = [p for p in paths if any(part.startswith(".") and part not in (".", "..")
+                                          for part in p.split("/"))]
+        if hidden and step["with"].get("include-hidden-files") is not True:
+            missing.append(f"{wf}: {step.get('name', step['uses'])}: {hidden}")
+    assert not missing, "uploads of hidden paths without include-hidden-files: true:\n" + "\n".join(missing)
