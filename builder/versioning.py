@@ -59,20 +59,3 @@ def require_new(version: str, taken: Iterable[str], where: str) -> str:
                          field="--version")
     return version
 
-
-def require_new_build_version(catalog, image: str, version: str, state_dir, settings) -> str:
-    """A valid ``version`` for a new build of ``image``: in neither the local registry (``state_dir``) nor, when
-    ``settings`` configures one, the image's gallery definition."""
-    from builder.registry import LocalRegistry
-
-    require_valid(version)
-    registry = LocalRegistry(state_dir)
-    require_new(version, registry.versions(image), f"the local registry ({registry.path})")
-    if settings is not None:
-        from builder.azure.progress import ignore
-        from builder.azure.publish import Publisher
-
-        g = catalog.model(image).gallery
-        require_new(version, Publisher(catalog, image, settings, ignore).existing_versions(),
-                    f"gallery {g.gallery}/{g.definition}")
-    return version

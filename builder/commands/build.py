@@ -168,13 +168,29 @@ def _azure(ctx: Context, image: str, feed: str, as_json: bool, quiet: bool, dry_
     options = {}
     with report_retries(retry_line):
         if image_version is not None:
-            from builder.packer.azure import gallery_settings
-            from builder.versioning import require_new_build_version
-
-            options["image_version"] = require_new_build_version(ctx.catalog, image, image_version, ctx.state_dir,
-                                                                 gallery_settings())
+            options["image_version"] = _new_build_version(ctx, image, image_version)
         return build_azure(ctx.catalog, image, feed=feed, state_dir=ctx.state_dir, as_json=as_json, quiet=quiet,
                            dry_run=dry_run, on_error=on_error, out=out_dir, **options)
+
+
+def _new_build_version(ctx: Context, image: str, version: str) -> str:
+    """A valid ``version`` for a new build of ``image``: in neither the local registry nor, when the environment
+    configures one, the image's gallery definition (a build captures a new image: another source)."""
+    from builder.azure.progress import ignore
+    from builder.azure.publish import Publisher
+    from builder.packer.azure import gallery_settings
+    from builder.registry import LocalRegistry
+    from builder.versioning import require_new, require_valid
+
+    require_valid(version)
+    registry = LocalRegistry(ctx.state_dir)
+    require_new(version, registry.versions(image), f"the local registry ({registry.path})")
+    settings = gallery_settings()
+    if settings is not None:
+        g = ctx.catalog.model(image).gallery
+        require_new(version, Publisher(ctx.catalog, image, settings, ignore).existing_versions(),
+                    f"gallery {g.gallery}/{g.definition}")
+    return version
 
 
 @click.command("boot-test")
