@@ -206,3 +206,29 @@ def test_verify_output_and_its_json_path(run_cli, tmp_path):
     assert text.code == 1 and text.stdout.startswith("FAIL ")
     both = _verify(run_cli, tmp_path, "--json", "-", "-o", "tsv")
     assert both.code == 2 and len(both.stderr.splitlines()) == 1
+
+
+def test_versions_tsv_is_the_tables_rows(tmp_path, run_cli):
+    """A version in the local gallery emulator (as a local build publishes it): -o tsv, yaml and --json agree."""
+    from builder.azure import provenance
+    from builder.catalog.loader import load_catalog
+    from builder.emulator.vhd import MIB, make_fixed_vhd
+    from builder.local.gallery import resolve_target
+    from builder.local.publish import number_version, publish_vhd
+
+    catalog, state = load_catalog(IMAGES), tmp_path / "state"
+    target = resolve_target(state, env={})
+    version = number_version(catalog, "ndh100-train", state, target)
+    tags = provenance("c0ffee", "build-1", "a" * 64, "passed", "local:debian12:k1")
+    publish_vhd(catalog, "ndh100-train", version, make_fixed_vhd(tmp_path / "a.vhd", 4 * MIB), tags, target)
+    env = {"BUILDER_STATE": str(state), "AZURE_SUBSCRIPTION_ID": "", "BUILDER_ARM_ENDPOINT": ""}
+    listed = run_cli("versions", "ndh100-train", "--json", env=env)
+    assert listed.code == 0, listed.stderr
+    [info] = json.loads(listed.stdout)
+    as_yaml = run_cli("versions", "ndh100-train", "-o", "yaml", env=env)
+    assert yaml.safe_load(as_yaml.stdout) == [info]
+    tsv = run_cli("versions", "ndh100-train", "-o", "tsv", env=env)
+    [row] = tsv_rows(tsv.stdout)
+    assert row[:5] == [version, info["state"], "yes" if info["latest"] else "", ", ".join(info["regions"]),
+                       (info["end_of_life_date"] or "")[:10]]
+    assert "verification=passed" in row[5].split(" ") and "build_id=build-1" in row[5].split(" ")
