@@ -1,4 +1,4 @@
-"""Faults a real base shows and a bare Debian root hid (../shared/reference/upstream-facts.md), reproduced by
+"""Faults a real base shows and a bare Debian root hid (found by the project's own review, not published), reproduced by
 converging onto a tree that carries what the base carries (builder/data/bases), with the image's Ubuntu facts."""
 
 from __future__ import annotations

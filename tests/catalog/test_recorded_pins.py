@@ -15,12 +15,12 @@ def test_every_record_and_profile_entry_cites_a_known_source():
 
 
 def test_a_pin_the_repository_does_not_carry_is_refused_with_the_source(catalog_copy):
-    """libnccl2 2.30.4 exists in the CUDA repository only as +cuda13.2 and +cuda12.9 (upstream-facts #13)."""
+    """libnccl2 2.30.4 exists in the CUDA repository only as +cuda13.2 and +cuda12.9 (cuda feed record S8)."""
     edit(catalog_copy, "nvidia-base.yaml", {"components.nccl": {"version": "2.30.4-1+cuda13.0"}})
     problem, dev = errors_for(catalog_copy, "nca100-infer", "components.nccl.version")
     assert "libnccl2 2.30.4" in problem.message and "libnccl-dev 2.30.4" in dev.message
     assert "2.30.4-1+cuda13.2" in problem.message and "2.30.4-1+cuda12.9" in problem.message
-    assert "upstream-facts.md" in problem.message  # the record's source
+    assert "NVIDIA/nccl#2281" in problem.message  # the record's source
 
 
 def test_a_pin_the_base_carries_is_accepted(catalog_copy):
@@ -30,7 +30,7 @@ def test_a_pin_the_base_carries_is_accepted(catalog_copy):
 
 
 def test_doca_ofed_is_pinned_at_the_meta_package_version_the_repository_carries():
-    """doca-ofed 3.2.1 is 3.2.1-044000 in the DOCA repository (upstream-facts #14), not 3.2.1-1."""
+    """doca-ofed 3.2.1 is 3.2.1-044000 in the DOCA repository (doca feed record S2), not 3.2.1-1."""
     from builder.catalog.loader import load_catalog
     from builder.stack import resolve
 
@@ -63,14 +63,14 @@ def test_the_shipped_24_04_image_converges_to_what_its_base_carries():
 
 
 def test_versions_without_a_catalog_revision_come_from_the_records_or_stay_globs():
-    """#11, #15: no revision is made up. ROCm's and the 22.04 driver's exact strings come from the records (with
+    """No revision is made up. ROCm's and the 22.04 driver's exact strings come from the records (with
     their source); what no record gives stays an apt version glob of the pinned release."""
     from builder.catalog.loader import load_catalog
     from builder.stack import resolve
 
     catalog = load_catalog(REPO / "images")
     amd = {p.name: p for group in resolve(catalog, "ndmi300x-train").packages.values() for p in group}
-    assert amd["rocm"].version == "6.4.4.60404-129~22.04" and "item 15" in amd["rocm"].source
+    assert amd["rocm"].version == "6.4.4.60404-129~22.04" and "unverified" in amd["rocm"].source
     assert amd["rccl"].version == "2.22.3.60404-129~22.04"
     assert amd["amdgpu-dkms"].version == "1:6.12.12.60404-2202139.22.04"
     nvidia = {p.name: p for group in resolve(catalog, "ndh100-train").packages.values() for p in group}

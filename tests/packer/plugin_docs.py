@@ -2,8 +2,8 @@
 
 Sources: hashicorp/packer-plugin-azure docs-partials/builder/azure/arm/{Config-required,Config-not-required,
 SharedImageGallery-not-required,SharedImageGalleryDestination-not-required,TargetRegion-*,Spot-not-required}.mdx
-and docs-partials/builder/azure/common/client/Config-not-required.mdx; OIDC fields from plugin v2.6.3
-(../shared/reference/peers-packer-aib.md); hashicorp/packer-plugin-ansible
+and docs-partials/builder/azure/common/client/Config-not-required.mdx (OIDC fields oidc_request_url and
+oidc_request_token read there @1c97a49c52ae); hashicorp/packer-plugin-ansible
 docs-partials/provisioner/ansible/Config-{required,not-required}.mdx; Packer core docs for the shell and file
 provisioners, the manifest post-processor, the SSH communicator and the packer/build blocks.
 """

@@ -1,4 +1,4 @@
-"""Faults of the Azure flow that break every real build (../shared/reference/upstream-facts.md #1-#5), checked on
+"""Faults of the Azure flow that break every real build (found by the project's own review, not published), checked on
 the template and the rendered inputs: each test failed on the code that had the fault.
 
 The offline Azure rehearsal (real Packer against the emulator) exercises the same flow end to end; these tests
