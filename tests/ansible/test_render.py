@@ -32,7 +32,8 @@ def test_packages_and_components_come_from_the_catalog(catalog):
     assert data["builder_packages"] == expected
     driver = {p["name"]: p for p in data["builder_packages"]["nvidia_driver"]}
     # The revision comes from the records for Ubuntu 22.04, never made up; the pinning package's is disputed.
-    assert driver["nvidia-open"]["version"] == "580.126.16-1ubuntu1" and "item 11" in driver["nvidia-open"]["source"]
+    assert driver["nvidia-open"]["version"] == "580.126.16-1ubuntu1"
+    assert "infra-controller#294" in driver["nvidia-open"]["source"]
     assert driver["nvidia-driver-pinning-580.126.16"]["version"] == "580.126.16-*"
     assert data["builder_os"] == model.os.value
     assert data["builder_has_nvswitch"] is True and data["builder_has_infiniband"] is True
