@@ -91,11 +91,16 @@ def _regions(values: tuple[str, ...]) -> list[tuple[str, int]] | None:
 
 
 def _git_commit() -> str | None:
+    """``git rev-parse HEAD`` of the current directory; None, with one warning line, outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=10)
-    except OSError:
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        out = None
+    commit = out.stdout.strip() or None if out is not None and out.returncode == 0 else None
+    if commit is None:
+        click.echo("warning: no git commit found (not a git checkout, or no git): the git-commit tag is left out; "
+                   "set it with --git-commit", err=True)
+    return commit
 
 
 @click.command("publish")

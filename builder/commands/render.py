@@ -8,6 +8,7 @@ import click
 
 from builder.cli import Context, pass_ctx
 from builder.output import output_option
+from builder.stack.layers import TAGS
 
 
 @click.command("render")
@@ -44,7 +45,7 @@ def render(ctx: Context, image: str, target: str, out_dir: Path, feed: str, os_o
               help="Root filesystem to converge (through chroot; needs root).")
 @click.option("--vars", "vars_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
               help="Variables written by `builder render`.")
-@click.option("--tags", default=None, help="Comma-separated layers to apply (base,gpu,fabric,image,generalize).")
+@click.option("--tags", default=None, help=f"Comma-separated layers to apply ({','.join(TAGS)}).")
 @click.option("--check", "check_mode", is_flag=True, help="Dry run: report what would change.")
 @click.option("--log", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Full ansible-playbook log [default: <vars folder>/converge.log].")
