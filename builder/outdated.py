@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from builder.catalog.loader import Catalog
@@ -118,6 +120,13 @@ def fetch_index(url: str, timeout: float = 60) -> dict[str, list[str]]:
     raise OSError(f"no Packages index under {url} ({last})")
 
 
+def default_cache_dir() -> Path:
+    """$BUILDER_CACHE if set (as click's envvar reads it for the other commands' --cache-dir), else DEFAULT_CACHE."""
+    from builder.paths import DEFAULT_CACHE
+
+    return Path(os.environ["BUILDER_CACHE"]) if os.environ.get("BUILDER_CACHE") else DEFAULT_CACHE
+
+
 def index_urls(feed: dict[str, Any]) -> list[str]:
     """Where an apt feed (a ``Stack.feeds`` entry) keeps its Packages indexes."""
     if feed.get("suite", "/") == "/":
@@ -128,16 +137,18 @@ def index_urls(feed: dict[str, Any]) -> list[str]:
 
 def check_components(catalog: Catalog, image: Image, feed: str, report: Report,
                      fetch: Callable[[str], dict[str, list[str]]] = fetch_index,
-                     cache: dict[str, Any] | None = None) -> None:
-    """Findings for pinned packages that have a newer release of the same line in their feed."""
+                     cache: dict[str, Any] | None = None, cache_dir: Path | None = None) -> None:
+    """Findings for pinned packages that have a newer release of the same line in their feed.
+
+    ``--feed stand-in`` reads the stand-in feed from ``cache_dir``, else $BUILDER_CACHE, else the default cache: where
+    ``builder build``/``patch`` (``--cache-dir``, envvar BUILDER_CACHE) put it."""
     cache = {} if cache is None else cache
     stack = resolve(catalog, image.name)
     check_feed(feed)
     if feed == "stand-in":
-        from builder.paths import DEFAULT_CACHE
         from builder.standin import ensure_feed
 
-        feed = ensure_feed(catalog, DEFAULT_CACHE).url
+        feed = ensure_feed(catalog, cache_dir or default_cache_dir()).url
     feeds = stack.feeds(feed)
     failed: set[str] = set()
     for component, packages in stack.packages.items():

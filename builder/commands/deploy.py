@@ -8,6 +8,7 @@ import click
 
 from builder.cli import Context, pass_ctx
 from builder.output import output_option
+from builder.paths import DEFAULT_CACHE
 
 FORMATS = ("id", "cli", "bicep", "terraform", "arm", "batch", "cyclecloud",  # = builder.reference.FORMATS
            "vmss-cli", "vmss-arm", "vmss-bicep", "vmss-terraform", "vmss-cyclecloud")
@@ -148,13 +149,15 @@ def diff(ctx: Context, image: str, old: str, new: str, sboms: tuple[Path, ...], 
 @click.command("outdated")
 @click.argument("images", nargs=-1)
 @click.option("--feed", default="upstream", show_default=True,
-              help="Package feeds to compare pins with: upstream or a mirror base URL (as for builder build).")
+              help="Package feeds to compare pins with: upstream, stand-in or a mirror base URL (as for build).")
 @click.option("--no-components", is_flag=True, help="Skip the package feed checks.")
 @click.option("--no-bases", is_flag=True, help="Skip the marketplace/gallery base checks (no Azure access).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=DEFAULT_CACHE, envvar="BUILDER_CACHE",
+              show_default=True, help="--feed stand-in: the cache holding the stand-in feed (as for builder build).")
 @output_option()
 @pass_ctx
 def outdated(ctx: Context, images: tuple[str, ...], feed: str, no_components: bool, no_bases: bool,
-             as_json: bool) -> int:
+             cache_dir: Path, as_json: bool) -> int:
     """Images whose base or pinned components have newer releases (default: every buildable image).
 
     Bases need Azure settings (AZURE_SUBSCRIPTION_ID); without them only the feeds are checked.
@@ -174,7 +177,7 @@ def outdated(ctx: Context, images: tuple[str, ...], feed: str, no_components: bo
         for model in models:
             if not as_json:
                 click.echo(f"checking feeds of {model.name} ...", err=True)
-            check_components(catalog, model, feed, report, cache=cache)
+            check_components(catalog, model, feed, report, cache=cache, cache_dir=cache_dir)
     if not no_bases:
         if os.environ.get("AZURE_SUBSCRIPTION_ID"):
             from builder.azure.settings import settings_from_env

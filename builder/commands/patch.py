@@ -59,7 +59,8 @@ def patch(ctx: Context, images: tuple[str, ...], target: str | None, feed: str, 
     else:
         build, gallery = _local(ctx, feed, cache_dir, not no_boot_test, dry_run)
     with gallery() as settings:
-        report = find_outdated(catalog, names, feed, settings, components=not no_components, say=say)
+        report = find_outdated(catalog, names, feed, settings, components=not no_components, say=say,
+                               cache_dir=cache_dir)
     result = patching.run(catalog, report, build, differ(state_dir), gallery, state_dir, dry_run=dry_run, say=say)
     if as_json:
         emit_json(result.as_dict())
@@ -69,7 +70,7 @@ def patch(ctx: Context, images: tuple[str, ...], target: str | None, feed: str, 
 
 
 def find_outdated(catalog, names: list[str], feed: str, settings, components: bool = True,
-                  say: Callable[[str], None] = lambda _m: None):
+                  say: Callable[[str], None] = lambda _m: None, cache_dir: Path | None = None):
     """``builder outdated`` for ``names``: package feeds, then marketplace and gallery bases through ``settings``."""
     from builder.outdated import Report, check_bases, check_components
 
@@ -78,7 +79,7 @@ def find_outdated(catalog, names: list[str], feed: str, settings, components: bo
         cache: dict = {}
         for name in names:
             say(f"checking feeds of {name} ...")
-            check_components(catalog, catalog.model(name), feed, report, cache=cache)
+            check_components(catalog, catalog.model(name), feed, report, cache=cache, cache_dir=cache_dir)
     say("checking marketplace and gallery bases ...")
     check_bases(catalog, names, settings, report)
     return report
