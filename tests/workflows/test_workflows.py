@@ -219,3 +219,15 @@ def test_uploads_of_hidden_paths_include_hidden_files():
         if hidden and step["with"].get("include-hidden-files") is not True:
             missing.append(f"{wf}: {step.get('name', step['uses'])}: {hidden}")
     assert not missing, "uploads of hidden paths without include-hidden-files: true:\n" + "\n".join(missing)
+
+
+def test_validation_vm_reads_fields_that_builder_reference_writes():
+    """The release's validation VM takes image id, security type, Secure Boot, vTPM and networking from
+    `builder reference --json`; every field it reads must be one the command writes."""
+    text = (WORKFLOWS / "release-image.yml").read_text()
+    read = set(re.findall(r"jq -r \.(\w+) reference\.json", text))
+    assert {"image_id", "security_type", "secure_boot", "vtpm", "accelerated_networking"} <= read
+    result = subprocess.run([str(REPO / ".venv" / "bin" / "builder"), "reference", "ndh100-train", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert read <= set(json.loads(result.stdout))
