@@ -317,7 +317,7 @@ def lay_profile(root: Path, profile: BaseProfile, *, feed_url: str, feed_root: P
     temp_list, temp_ring = root / TEMP_SOURCES, root / TEMP_KEYRING
     _dearmor(keyring, temp_ring)
     # A repository a laid source already names keeps that source alone: a second entry with another Signed-By
-    # stops apt ("Conflicting values set for option Signed-By", upstream-facts.md #7).
+    # stops apt ("Conflicting values set for option Signed-By", NVIDIA/cuda-repo-management#4).
     laid_uris = {line.split("] ", 1)[-1].split()[0].rstrip("/") for path in laid.sources
                  for line in _lines(root / path.lstrip("/")) if line.startswith("deb ")}
     temp_list.write_text("".join(_source_line({"signed_by": f"/{TEMP_KEYRING}", "suite": r["suite"],

@@ -69,7 +69,8 @@ def _cuda_parts(components: dict[str, Any]) -> tuple[str, str]:
 def _driver(c: dict[str, Any]) -> list[Package]:
     drv = c["nvidia_driver"]
     version = drv["version"]
-    # The pinning package names its release; public records disagree on its revision (upstream-facts.md #11).
+    # The pinning package names its release; public records disagree on its revision
+    # (builder/data/feeds/extras.yaml, unknown).
     if drv.get("modules", "dkms") == "signed-prebuilt":
         # Ubuntu's userspace for its prebuilt signed modules (Azure/az-cgpu-onboarding
         # src/step-1-install-gpu-driver.sh@83b8f307f930); the module package follows the kernel flavour, which the
@@ -140,7 +141,8 @@ def _doca_ofed(c: dict[str, Any]) -> list[Package]:
 
 
 def _enroot(c: dict[str, Any]) -> list[Package]:
-    # Release asset names enroot_4.1.2-1_amd64.deb / enroot+caps_4.1.2-1_amd64.deb (upstream-facts.md #16).
+    # Release asset names enroot_<ver>-1_amd64.deb / enroot+caps_<ver>-1_amd64.deb (NVIDIA/enroot
+    # doc/installation.md@033c502d34c8).
     version = f"{c['enroot']['version']}-1"
     return [Package("enroot", version, "enroot"), Package("enroot+caps", version, "enroot")]
 

@@ -1,6 +1,6 @@
-"""Faults Azure's MI300X base shows (upstream-facts.md #9), reproduced by converging ndmi300x-train with its Ubuntu
-22.04 facts onto a Debian 12 tree with the ubuntu-hpc 2204-rocm profile laid (builder/data/bases), as a local
-build does."""
+"""Faults Azure's MI300X base shows (found by the project's own review, not published), reproduced by converging
+ndmi300x-train with its Ubuntu 22.04 facts onto a Debian 12 tree with the ubuntu-hpc 2204-rocm profile laid
+(builder/data/bases), as a local build does."""
 
 from __future__ import annotations
 

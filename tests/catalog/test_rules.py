@@ -139,7 +139,8 @@ def test_hpcx_cuda_and_doca_must_match(catalog_copy):
 
 def test_hpcx_tarball_name_matches_the_entry(catalog_copy):
     """The vendor names each build hpcx-v<ver>-gcc-<doca_ofed|mlnx_ofed>-<os>-cuda<N>-x86_64.tbz; no x86_64 build
-    without -cudaNN is published (upstream-facts #18), so a URL naming another build is refused."""
+    without -cudaNN is recorded (Azure/azhpc-images versions.json; builder/data/bases), so a URL naming another build is
+    refused."""
     edit(catalog_copy, "nvidia-train.yaml", {"components.hpcx.download.url": "https://content.mellanox.com/hpc/"
                                              "hpc-x/v2.25.1/hpcx-v2.25.1-gcc-doca_ofed-ubuntu22.04-x86_64.tbz"})
     [problem] = errors_for(catalog_copy, "ndh100-train", "components.hpcx.download.url")

@@ -15,7 +15,8 @@ from builder.verify.suites.hardware import rules
 from builder.verify.suites.hardware.helpers import needs
 
 # Where the image puts the tests; appended to PATH so a PATH entry that comes first takes precedence.
-# Azure's MI300X image copies the rccl-tests binaries straight into /opt/rccl-tests (upstream-facts #9).
+# Azure's MI300X image copies the rccl-tests binaries straight into /opt/rccl-tests (Azure/azhpc-images
+# components/install_rccl.sh:64-107@67a1b094eeed; builder/data/bases/ubuntu-hpc-2204-rocm.yaml S88).
 TEST_DIRS = {"nvidia": "/opt/nccl-tests/build", "amd": "/opt/rccl-tests/build:/opt/rccl-tests"}
 SMOKE_SIZES = "-b 8 -e 128M -f 2"
 DEFAULT_SIZE = "16G"  # the size every AzNHC conf but ND96asr_v4 / NC96ads_A100_v4 (8G) uses

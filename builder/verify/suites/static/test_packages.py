@@ -57,7 +57,8 @@ def test_fabric_manager_matches_driver(expect, dpkg, check):
 
 # The versioned packages of a driver branch (names as in NVIDIA's CUDA repository for Ubuntu 24.04,
 # builder/data/feeds/cuda-ubuntu2404.yaml S1): nvidia-open / cuda-drivers depend >= on them, so without the
-# pinning package read first apt installs the newest build of the branch (upstream-facts.md #12).
+# pinning package read first apt installs the newest build of the branch (Azure/azhpc-images
+# components/install_nvidiagpudriver.sh@03540340a4be installs the pinning package in its own apt run first).
 DRIVER_BRANCH_PACKAGE = re.compile(r"^(nvidia-driver|nvidia-dkms|nvidia-kernel-source|nvidia-kernel-common|"
                                    r"nvidia-utils|nvidia-compute-utils|libnvidia-compute)-\d+(-open)?$")
 
