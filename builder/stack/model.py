@@ -129,8 +129,6 @@ class Stack:
 def from_image(image: Image, skus: dict[str, dict[str, Any]] | None = None) -> Stack:
     """The stack of a resolved catalog ``Image`` (``skus``: facts of its target SKUs, when known)."""
     specs = image.components.model_dump(mode="json", exclude_none=True)
-    if specs.get("nvidia_driver", {}).get("modules") == "dkms":  # the default: rendered outputs stay as they were
-        del specs["nvidia_driver"]["modules"]
     pinned = exact_versions(packages_for(specs), image.os.value)
     components = {name: Component(name, str(spec["version"]), spec, tuple(pinned.get(name, ())))
                   for name, spec in specs.items()}

@@ -55,9 +55,9 @@ def test_signed_prebuilt_renders_ubuntus_userspace_not_the_dkms_packages(signed_
     assert "cuda" in signed_vars["builder_feeds"]  # CUDA, cuDNN, NCCL, DCGM still come from it
 
 
-def test_the_default_renders_as_before(catalog_copy, monkeypatch):
+def test_the_default_is_dkms_from_the_cuda_repository(catalog_copy, monkeypatch):
     rendered = _vars(catalog_copy, "ndh100-train", monkeypatch)
-    assert "modules" not in rendered["builder_components"]["nvidia_driver"]
+    assert rendered["builder_components"]["nvidia_driver"]["modules"] == "dkms"
     names = [p["name"] for p in rendered["builder_packages"]["nvidia_driver"]]
     assert names == ["nvidia-driver-pinning-580.126.16", "nvidia-open"]
 
