@@ -46,6 +46,11 @@ class LocalRegistry:
         """Every version recorded for ``image`` (yanked ones too: their numbers stay taken)."""
         return list(self.load()["images"].get(image, {}))
 
+    def entry(self, image: str, version: str) -> dict[str, Any] | None:
+        """The recorded entry of one version, or None."""
+        entry = self.load()["images"].get(image, {}).get(version)
+        return entry if isinstance(entry, dict) else None
+
     def live_versions(self, image: str) -> list[str]:
         """The recorded versions of ``image`` that were not yanked (what a deployment may still use)."""
         return [v for v, entry in self.load()["images"].get(image, {}).items() if not entry.get("yanked")]

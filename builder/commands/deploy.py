@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from builder.cli import Context, pass_ctx
+from builder.errors import InputError
 from builder.output import output_option
 from builder.paths import DEFAULT_CACHE
 
@@ -39,7 +40,14 @@ def reference(ctx: Context, image: str, version: str, fmt: str, vm_size: str | N
     from builder.reference import render, resolve_target
     from builder.registry import LocalRegistry
 
-    published = LocalRegistry(ctx.state_dir).versions(image)
+    registry = LocalRegistry(ctx.state_dir)
+    published = registry.versions(image)
+    yanked = registry.entry(image, version) if version and version in published else None
+    if yanked and yanked.get("yanked"):
+        live = registry.live_versions(image)
+        raise InputError(f"version {version} of '{image}' was yanked ({yanked['yanked']}); deploy another "
+                         f"({', '.join(live) if live else 'none is live'}) or `builder promote {image} {version} "
+                         "--force` it first", field="--version")
     target = resolve_target(ctx.catalog, image, version, vm_size, spot, subscription, published, instances)
     text = render(target, fmt)
     if as_json:

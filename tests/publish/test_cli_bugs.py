@@ -53,6 +53,18 @@ def test_promote_with_force_clears_the_recorded_yank(run_cli, arm_emulator, tmp_
     assert "yanked" not in _registry(tmp_path)[IMAGE]["1.0.0"]
 
 
+def test_reference_refuses_a_yanked_version_and_says_why(run_cli, arm_emulator, tmp_path):
+    _publish(run_cli, arm_emulator, "1.0.0", "img1")
+    _publish(run_cli, arm_emulator, "1.0.1", "img2")
+    _ok(run_cli("yank", IMAGE, "1.0.0", "--reason", "driver regression", "--yes", env=arm_emulator.env()))
+    refused = run_cli("reference", IMAGE, "--version", "1.0.0", env=arm_emulator.env())
+    assert refused.code == 2, refused
+    assert "yanked" in refused.stderr and "driver regression" in refused.stderr and "1.0.1" in refused.stderr
+    assert "Traceback" not in refused.stderr and not refused.stdout
+    _ok(run_cli("promote", IMAGE, "1.0.0", "--force", env=arm_emulator.env()))
+    _ok(run_cli("reference", IMAGE, "--version", "1.0.0", env=arm_emulator.env()))
+
+
 def test_registry_forget_and_update(tmp_path):
     from builder.registry import LocalRegistry
 
