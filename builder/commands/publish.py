@@ -194,10 +194,7 @@ def promote(ctx: Context, image: str, version: str, force: bool, subscription, a
 @json_option
 @pass_ctx
 def yank(ctx: Context, image: str, version: str, reason: str, yes: bool, subscription, as_json: bool) -> None:
-    """Withdraw VERSION of IMAGE: exclude from latest, end of life now, reason tag.
-
-    Example: builder yank ndh100-train 2026.1129.0 --reason "driver regression" --yes
-    """
+    """Withdraw VERSION of IMAGE: exclude from latest, end of life now, reason tag."""
     from builder.azure import Lifecycle
     from builder.output import emit_json
 
@@ -252,10 +249,7 @@ def versions(ctx: Context, image: str, show_tags: bool, subscription, as_json: b
 @json_option
 @pass_ctx
 def gc(ctx: Context, image: str, keep: int, dry_run: bool, yes: bool, subscription, as_json: bool) -> None:
-    """Delete excluded or expired versions of IMAGE beyond the newest --keep (never the current latest).
-
-    Example: builder gc ndh100-train --keep 5 --dry-run, then the same with --yes
-    """
+    """Delete excluded or expired versions of IMAGE beyond the newest --keep (never the current latest)."""
     from builder.azure import Lifecycle
     from builder.output import emit_json
 
