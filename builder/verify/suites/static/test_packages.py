@@ -59,8 +59,10 @@ def test_fabric_manager_matches_driver(expect, dpkg, check):
 # builder/data/feeds/cuda-ubuntu2404.yaml S1): nvidia-open / cuda-drivers depend >= on them, so without the
 # pinning package read first apt installs the newest build of the branch (Azure/azhpc-images
 # components/install_nvidiagpudriver.sh@03540340a4be installs the pinning package in its own apt run first).
+# Ubuntu's own -server branches (the signed-prebuilt mode) add "-server" before "-open"
+# (builder/data/feeds/ubuntu-ubuntu2204.yaml S1: Azure/az-cgpu-onboarding src/driver-package-list.txt@38bf23ce9500).
 DRIVER_BRANCH_PACKAGE = re.compile(r"^(nvidia-driver|nvidia-dkms|nvidia-kernel-source|nvidia-kernel-common|"
-                                   r"nvidia-utils|nvidia-compute-utils|libnvidia-compute)-\d+(-open)?$")
+                                   r"nvidia-utils|nvidia-compute-utils|libnvidia-compute)-\d+(-server)?(-open)?$")
 
 
 def test_driver_branch_packages_are_the_pinned_release(expect, dpkg, check):
