@@ -308,3 +308,25 @@ def test_mi300x_faults_fail_their_checks(shipped_catalog, tmp_path):
     assert failed(bad) - failed(good) == {"gpu.count", "fabric.ib_write_bw", "collectives.allreduce_correct",
                                           "collectives.allreduce_busbw"}
     assert bad["gpu.count"]["found"] == "7"
+
+
+def test_a_hung_tool_is_stopped_and_fails_its_checks(shipped_catalog, tmp_path):
+    """A tool that never returns (an all-reduce stuck on a dead link) is killed at the command limit: its checks
+    fail saying so, the rest of the suite still runs, and the GPU VM is not held until the job's timeout."""
+    env = tools(tmp_path)
+    hung = tmp_path / "bin" / "all_reduce_perf"
+    hung.write_text("#!/bin/sh\nexec /bin/sleep 3600\n")
+    env["BUILDER_VERIFY_COMMAND_TIMEOUT"] = "20"
+    checks = run(shipped_catalog, env, sku=H100)
+    stuck = {name: checks[name] for name in ("collectives.allreduce_correct", "collectives.allreduce_busbw")}
+    assert stuck and all(c["outcome"] in ("failed", "error") for c in stuck.values()), stuck
+    assert all("ran past 20 s" in (c["found"] or "") + (c["message"] or "") for c in stuck.values()), stuck
+    assert checks["gpu.count"]["outcome"] == "passed"  # the rest of the suite ran
+
+
+def test_a_bad_command_limit_is_one_clear_failure(shipped_catalog, tmp_path):
+    env = tools(tmp_path)
+    env["BUILDER_VERIFY_COMMAND_TIMEOUT"] = "soon"
+    checks = run(shipped_catalog, env, sku=H100)
+    assert any("BUILDER_VERIFY_COMMAND_TIMEOUT='soon'" in (c["found"] or "") + (c.get("message") or "")
+               for c in checks.values()), {n: (c["outcome"], c["found"]) for n, c in checks.items()}

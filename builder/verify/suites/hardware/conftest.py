@@ -9,8 +9,15 @@ import pytest
 from builder.verify import sku as sku_mod
 from builder.verify.parsers import nvidia_smi, nvsmi_query, rocm_smi
 from builder.verify.parsers.errors import ParseError
+from builder.verify.suites.hardware import helpers
 
 ROCM_QUERY = "rocm-smi --showproductname --json"
+
+
+@pytest.fixture(scope="module")
+def host(host):
+    """Every command of the hardware suite runs with a time limit (helpers.COMMAND_TIMEOUT_S)."""
+    return helpers.BoundedHost(host, helpers.command_timeout())
 
 
 @pytest.fixture(scope="session")
