@@ -12,18 +12,11 @@ import pytest
 
 from builder.cli import app, main
 from tests.conftest import REPO
+from tests.unit.cli_tree import walk
 
 IMAGES = REPO / "images"
 # Examples run for real here (read-only, offline); the others are parsed.
 RUN = {"list", "show", "validate", "plan", "reference", "builds"}
-
-
-def walk(group: click.Group = app, prefix: str = ""):
-    for name, command in sorted(group.commands.items()):
-        path = f"{prefix} {name}".strip()
-        yield path, command
-        if isinstance(command, click.Group):
-            yield from walk(command, path)
 
 
 ALL = [("", app), *walk()]

@@ -11,22 +11,15 @@ import click
 import pytest
 import yaml
 
-from builder.cli import app, main
+from builder.cli import main
 from builder.output import FORMATS, tsv_cell
 from tests.conftest import REPO
+from tests.unit.cli_tree import walk
 
 IMAGES = REPO / "images"
 # Commands whose output has no format to choose: matrix is a GitHub Actions matrix (JSON), emulator one JSON
 # ready line, docs a markdown file it writes.
 NO_FORMAT = {"matrix", "emulator", "docs"}
-
-
-def walk(group: click.Group = app, prefix: str = ""):
-    for name, command in sorted(group.commands.items()):
-        path = f"{prefix} {name}".strip()
-        yield path, command
-        if isinstance(command, click.Group):
-            yield from walk(command, path)
 
 
 def run(capsys, tmp_path: Path, *args: str) -> tuple[int, str, str]:
