@@ -26,15 +26,16 @@ def next_version(existing: Iterable[str], day: dt.date | None = None) -> str:
     return f"{prefix}.{max(taken) + 1 if taken else 0}"
 
 
-def require_valid(version: str) -> str:
+def require_valid(version: str, field: str = "version") -> str:
+    """``version`` when it is a valid gallery image version; else an InputError naming ``field``."""
     if not isinstance(version, str) or not VERSION.fullmatch(version):
         raise InputError(
             f"invalid image version: {version!r} is not Major.Minor.Patch in ASCII digits (for example 2026.1129.0)",
-            field="version",
+            field=field,
         )
     reason = check_version_name(version)
     if reason:
-        raise InputError(f"invalid image version: {reason}", field="version")
+        raise InputError(f"invalid image version: {reason}", field=field)
     return version
 
 

@@ -73,8 +73,8 @@ def _feed(value: str) -> str:
 @click.option("--on-error", type=click.Choice(["cleanup", "abort"]), default="cleanup", show_default=True,
               help="Azure target: what Packer does when the build fails (abort keeps the build VM for debugging).")
 @click.option("--version", "image_version", default=None, metavar="X.Y.Z",
-              help="Azure target: the version to build and publish as (Major.Minor.Patch, one that exists neither in "
-                   "the gallery nor in the local registry) [default: the next free YYYY.MMDD.N].")
+              help="The version to build and publish as (Major.Minor.Patch, one that exists neither in the gallery "
+                   "it publishes to nor in the local registry) [default: the next free YYYY.MMDD.N].")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Azure target: folder for the rendered Packer files and the build record, kept [default: "
                    "<state>/azure/<image>-<version>-<UTC stamp>; a dry run renders into a temporary folder it "
@@ -97,9 +97,6 @@ def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: 
     if dry_run:
         raise InputError("--dry-run applies to --target azure; for a local build see `builder plan IMAGE`",
                          field="--dry-run")
-    if image_version is not None:  # the pipeline numbers it from the gallery it publishes to, before converging
-        raise InputError("--version applies to --target azure; a local build takes the next free version of the "
-                         "gallery it publishes to", field="--version")
     if out_dir is not None:
         raise InputError("--out applies to --target azure; a local build writes <state>/builds/<id>/",
                          field="--out")
@@ -114,8 +111,12 @@ def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: 
                            feed=feed, base_rootfs=base_rootfs, mirror=mirror, use_cache=not no_cache,
                            boot=not no_boot_test, boot_timeout=boot_timeout, publish=not no_publish,
                            keep_rootfs=keep_rootfs, disk_mib=disk_mib, snapshots=snapshots,
-                           base_profile=not no_base_profile)
+                           base_profile=not no_base_profile, version=image_version)
     pipeline = Pipeline(catalog, options, _reporter(quiet or as_json))  # checks where it would publish (exit 2)
+    if image_version is not None:  # free in the registry and the gallery it publishes to, before anything runs
+        from builder.local.publish import require_free_version
+
+        require_free_version(catalog, image, options.state_dir, pipeline.gallery, image_version)
     preflight(options)
     return _run(pipeline, as_json)
 
@@ -182,7 +183,7 @@ def _new_build_version(ctx: Context, image: str, version: str) -> str:
     from builder.registry import LocalRegistry
     from builder.versioning import require_new, require_valid
 
-    require_valid(version)
+    require_valid(version, field="--version")
     registry = LocalRegistry(ctx.state_dir)
     require_new(version, registry.versions(image), f"the local registry ({registry.path})")
     settings = gallery_settings()

@@ -58,6 +58,7 @@ class BuildOptions:
     disk_mib: int | None = None
     snapshots: str = "auto"  # auto: overlay diffs when overlayfs mounts here, else whole-tree copies; overlay; copy
     base_profile: bool = True  # lay the marketplace base's profile (builder/data/bases) on the base (stand-in feed)
+    version: str | None = None  # build --version (checked free by the command); None: the next free number
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -142,9 +143,12 @@ class Pipeline:
         try:
             with sigterm_as_interrupt():
                 # numbered from the gallery before converging: the image manifest carries the version
-                self.reporter.notice(f"numbering the version from {self.gallery.label}" if self.gallery else
-                                     "numbering the version from the local build registry (--no-publish)")
-                self.version = number_version(self.catalog, opts.image, opts.state_dir, self.gallery)
+                if opts.version:
+                    self.version = opts.version
+                else:
+                    self.reporter.notice(f"numbering the version from {self.gallery.label}" if self.gallery else
+                                         "numbering the version from the local build registry (--no-publish)")
+                    self.version = number_version(self.catalog, opts.image, opts.state_dir, self.gallery)
                 self.record.version = self.version
                 self.record.save()
                 for name, step in self.steps():

@@ -37,6 +37,23 @@ def number_version(catalog: Catalog, image: str, state_dir: Path, target: Galler
     return next_version(sorted(taken))
 
 
+def require_free_version(catalog: Catalog, image: str, state_dir: Path, target: GalleryTarget | None,
+                         version: str) -> str:
+    """``version`` (``build --version``) when it is valid and neither the local registry nor ``target`` has it;
+    else an InputError (exit 2) before the build starts."""
+    from builder.azure.progress import ignore
+    from builder.azure.publish import Publisher
+    from builder.versioning import require_new, require_valid
+
+    require_valid(version, field="--version")
+    registry = LocalRegistry(state_dir)
+    require_new(version, registry.versions(image), f"the local registry ({registry.path})")
+    if target is not None:
+        with open_gallery(target) as settings:
+            require_new(version, Publisher(catalog, image, settings, ignore).existing_versions(), target.label)
+    return version
+
+
 def publish_vhd(catalog: Catalog, image: str, version: str, vhd: Path, tags: dict[str, str], target: GalleryTarget,
                 progress: Callable[[Progress], None] | None = None) -> PublishResult:
     """Publish ``vhd`` (a fixed VHD on this machine) as ``version`` of ``image`` to ``target``."""

@@ -165,16 +165,18 @@ def test_top_layer_pin_change_rebuilds_only_the_image_layer(full_build, builder_
     state = tmp_path / "state"
     started = time.monotonic()
     proc = subprocess.run([*builder_executable(), "--catalog", str(catalog_copy), "build", IMAGE, "--feed",
-                           "stand-in", "--json", "--no-boot-test"], capture_output=True, text=True, cwd=REPO,
-                          env=_env(builder_cache, state), timeout=900, check=False)
+                           "stand-in", "--json", "--no-boot-test", "--version", "2026.1201.42"],
+                          capture_output=True, text=True, cwd=REPO, env=_env(builder_cache, state), timeout=900,
+                          check=False)
     seconds = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-4000:]
     record = json.loads(proc.stdout)
+    assert record["version"] == record["published"]["version"] == "2026.1201.42"  # build --version, taken as given
     statuses = {p["name"]: p["status"] for p in record["phases"]}
     assert [statuses[f"layer:{n}"] for n in ("base", "gpu", "fabric", "image")] == ["cached", "cached", "cached",
                                                                                    "done"]
     manifest = json.loads(Path(record["artifacts"]["manifest"]).read_text())
-    assert manifest["components"]["dcgm_exporter"] == "4.5.2-4.9.0"
+    assert manifest["components"]["dcgm_exporter"] == "4.5.2-4.9.0" and manifest["version"] == "2026.1201.42"
     full_layers = {p["name"]: p["seconds"] for p in full_build["record"]["phases"]}
     rebuilt_layers = {p["name"]: p["seconds"] for p in record["phases"]}
     converge_full = sum(full_layers[f"layer:{n}"] for n in ("base", "gpu", "fabric", "image"))

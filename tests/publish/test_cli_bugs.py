@@ -111,9 +111,17 @@ def test_build_version_refuses_one_the_registry_or_gallery_has(run_cli, arm_emul
     assert "Traceback" not in taken.stderr
 
 
-def test_build_version_on_a_local_build_is_a_clear_error(run_cli, tmp_path):
-    result = run_cli("build", IMAGE, "--target", "local", "--version", "1.0.0", env=_no_gallery(tmp_path))
-    assert result.code == 2 and "--version" in result.stderr and "Traceback" not in result.stderr
+def test_build_version_on_a_local_build_is_checked_before_it_starts(run_cli, tmp_path):
+    """A local build takes --version too (tests/local/test_build.py builds with one); a taken or malformed one is
+    refused before the build starts: no build record, nothing converged."""
+    from builder.registry import LocalRegistry
+
+    LocalRegistry(tmp_path / "state").record(IMAGE, "1.0.0", {"id": "x"})
+    taken = run_cli("build", IMAGE, "--target", "local", "--version", "1.0.0", env=_no_gallery(tmp_path))
+    assert taken.code == 2 and "already exists in the local registry" in taken.stderr, taken.stderr
+    bad = run_cli("build", IMAGE, "--target", "local", "--version", "1.0", env=_no_gallery(tmp_path))
+    assert bad.code == 2 and "--version" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    assert not (tmp_path / "state" / "builds").exists()
 
 
 # -- 3. a dry run leaves no folder behind, unless asked for one -----------------------------------------------
