@@ -39,6 +39,14 @@ def _feed(value: str) -> str:
                      "(http://, https:// or file://)", field="--feed")
 
 
+def azure_feed(value: str) -> str:
+    """``value`` when a build VM in Azure can read it; a feed on this machine (stand-in, file://) is exit 2."""
+    if value == "stand-in" or value.startswith("file://"):
+        raise InputError(f"'{value}' is a feed on this machine; the build VM in Azure cannot read it: use "
+                         "upstream or an http(s) mirror the build VM can reach", field="--feed")
+    return value
+
+
 @click.command("build")
 @click.argument("image")
 @click.option("--target", type=click.Choice(["local", "azure"]), default=None,
@@ -90,10 +98,7 @@ def build(ctx: Context, image: str, target: str | None, feed: str, base_rootfs: 
     catalog = ctx.catalog
     catalog.model(image)
     if target == "azure":
-        if feed == "stand-in" or feed.startswith("file://"):
-            raise InputError(f"'{feed}' is a feed on this machine; the build VM in Azure cannot read it: use "
-                             "upstream or an http(s) mirror the build VM can reach", field="--feed")
-        return _azure(ctx, image, feed, as_json, quiet, dry_run, on_error, image_version, out_dir)
+        return _azure(ctx, image, azure_feed(feed), as_json, quiet, dry_run, on_error, image_version, out_dir)
     if dry_run:
         raise InputError("--dry-run applies to --target azure; for a local build see `builder plan IMAGE`",
                          field="--dry-run")

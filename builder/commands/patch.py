@@ -118,12 +118,11 @@ def _azure(ctx: Context, feed: str, dry_run: bool):
     import contextlib
 
     from builder import patching
+    from builder.commands.build import azure_feed
     from builder.local.gallery import configured_in_env
     from builder.packer.azure import gallery_settings
 
-    if feed == "stand-in" or feed.startswith("file://"):
-        raise InputError(f"'{feed}' is a feed on this machine; the build VM in Azure cannot read it: use upstream "
-                         "or an http(s) mirror the build VM can reach", field="--feed")
+    feed = azure_feed(feed)
     settings = gallery_settings() if configured_in_env() else None
     if settings is None:
         raise InputError("--target azure needs the gallery in the environment (AZURE_SUBSCRIPTION_ID)",
