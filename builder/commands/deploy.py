@@ -173,28 +173,27 @@ def outdated(ctx: Context, images: tuple[str, ...], feed: str, no_components: bo
     """
     import os
 
-    from builder.outdated import Report, check_bases, check_components
+    from builder.commands.patch import find_outdated
     from builder.output import emit_json
 
     catalog = ctx.catalog
     names = list(images) or sorted(i.name for i in catalog.buildable())
-    models = [catalog.model(n) for n in names]
-    report = Report()
-    if not no_components:
-        cache: dict = {}
-        for model in models:
-            if not as_json:
-                click.echo(f"checking feeds of {model.name} ...", err=True)
-            check_components(catalog, model, feed, report, cache=cache, cache_dir=cache_dir)
-    if not no_bases:
-        if os.environ.get("AZURE_SUBSCRIPTION_ID"):
-            from builder.azure.settings import settings_from_env
+    for name in names:
+        catalog.model(name)  # an unknown image is exit 2 before any check
+    settings = None
+    if not no_bases and os.environ.get("AZURE_SUBSCRIPTION_ID"):
+        from builder.azure.settings import settings_from_env
 
-            if not as_json:
-                click.echo("checking marketplace and gallery bases ...", err=True)
-            check_bases(catalog, names, settings_from_env(), report)
-        else:
-            report.note("*", "AZURE_SUBSCRIPTION_ID is not set: base images were not checked")
+        settings = settings_from_env()
+
+    def say(message: str) -> None:
+        if not as_json:
+            click.echo(message, err=True)
+
+    report = find_outdated(catalog, names, feed, settings, components=not no_components, say=say,
+                           cache_dir=cache_dir)
+    if not no_bases and settings is None:
+        report.note("*", "AZURE_SUBSCRIPTION_ID is not set: base images were not checked")
     if as_json:
         emit_json(report.as_dict())
     else:

@@ -71,7 +71,8 @@ def patch(ctx: Context, images: tuple[str, ...], target: str | None, feed: str, 
 
 def find_outdated(catalog, names: list[str], feed: str, settings, components: bool = True,
                   say: Callable[[str], None] = lambda _m: None, cache_dir: Path | None = None):
-    """``builder outdated`` for ``names``: package feeds, then marketplace and gallery bases through ``settings``."""
+    """``builder outdated`` for ``names``: package feeds, then marketplace and gallery bases through ``settings``
+    (None: bases are not checked)."""
     from builder.outdated import Report, check_bases, check_components
 
     report = Report()
@@ -80,8 +81,9 @@ def find_outdated(catalog, names: list[str], feed: str, settings, components: bo
         for name in names:
             say(f"checking feeds of {name} ...")
             check_components(catalog, catalog.model(name), feed, report, cache=cache, cache_dir=cache_dir)
-    say("checking marketplace and gallery bases ...")
-    check_bases(catalog, names, settings, report)
+    if settings is not None:
+        say("checking marketplace and gallery bases ...")
+        check_bases(catalog, names, settings, report)
     return report
 
 
