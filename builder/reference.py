@@ -122,6 +122,11 @@ class Target:
         return self.security_type == "TrustedLaunch" and not self.dkms_modules
 
     @property
+    def vtpm(self) -> bool:
+        """vTPM: on for every TrustedLaunch VM (every format writes it so), absent on Standard."""
+        return self.security_type == "TrustedLaunch"
+
+    @property
     def security_note(self) -> str:
         if self.security_type != "TrustedLaunch":
             return "Security type Standard (the gallery definition's): no Secure Boot or vTPM settings."

@@ -53,7 +53,7 @@ def reference(ctx: Context, image: str, version: str, fmt: str, vm_size: str | N
     if as_json:
         emit_json({"image": image, "version": target.version or "latest", "format": fmt, "vm_size": target.vm_size,
                    "image_id": target.image_id(), "security_type": target.security_type,
-                   "secure_boot": target.secure_boot, "vtpm": target.security_type == "TrustedLaunch",
+                   "secure_boot": target.secure_boot, "vtpm": target.vtpm,
                    "accelerated_networking": target.accelerated_networking, "infiniband": target.infiniband,
                    "placeholders": target.placeholders, "notes": target.notes,
                    "snippet": text})
